@@ -1,0 +1,37 @@
+"""course_lib: the tested NumPy library behind the weight-initialization course.
+
+Modules
+-------
+initializers
+    Fans, gains, ``variance_scaling`` and the LeCun / Xavier (Glorot) / He
+    families, orthogonal, constant and the PyTorch ``nn.Linear`` default.
+network
+    Deterministic MLP forward and backward passes (no randomness inside).
+experiments
+    Monte Carlo and per-layer statistics (all sampling lives here).
+data
+    The scikit-learn digits set (shipped with the package) and normalization.
+training
+    A small NumPy MLP trainer (mini-batch SGD with momentum, softmax cross-entropy).
+plotting
+    Functions that take results and return a matplotlib ``Figure``.
+modern
+    What came after He: LSUV, SELU self-normalization, orthogonal/dynamical isometry.
+grading
+    Statistical checks used by the hidden tests of the nbgrader assignments.
+
+Every sampling function takes a keyword-only ``rng`` (SPEC 7) and leaves the
+global ``np.random`` state alone.
+"""
+
+from ._validation import as_generator as as_generator
+from .data import *  # noqa: F403
+from .experiments import *  # noqa: F403
+from .initializers import *  # noqa: F403
+from .modern import *  # noqa: F403
+from .network import *  # noqa: F403
+from .training import *  # noqa: F403
+
+__version__ = "0.1.0"
+# plotting and grading are imported on demand (matplotlib is heavy; grading is for instructors):
+# ``from course_lib import plotting`` / ``from course_lib.grading import ...``.
