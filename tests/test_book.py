@@ -1,0 +1,115 @@
+"""The book is part of the tests: it builds warning-free, executes every chapter, and lists them all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, BookBuild
+
+# The chapters the course promises (issue "The book"), by source file and a word its title must contain.
+CHAPTERS: dict[str, str] = {
+    "book/intro": "Introduction",
+    "book/why_init": "matters",
+    "book/inputs": "inputs",
+    "book/variance": "variance",
+    "book/symmetry": "constant",
+    "book/lecun": "LeCun",
+    "book/xavier": "Xavier",
+    "book/he": "He",
+    "book/comparing": "Comparing",
+    "book/frameworks": "frameworks",
+    "book/mistakes": "mistakes",
+    "book/practice": "Practical",
+    "book/exercises/index": "Exercises",
+    "book/reference/api": "API",
+    "book/reference/bibliography": "Bibliography",
+    "book/papers/glorot2010": "Glorot",
+    "book/papers/he2015": "He",
+    "book/papers/beyond": "After",
+}
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries: list[dict[str, object]]) -> None:
+        for entry in entries:
+            if "file" in entry:
+                files.append(str(entry["file"]))
+            for key in ("chapters", "sections"):
+                sub = entry.get(key)
+                if isinstance(sub, list):
+                    walk(sub)
+
+    walk(toc.get("parts", []))
+    return files
+
+
+def _title(source: Path) -> str:
+    for line in source.read_text().splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    raise AssertionError(f"{source} has no level-1 title")
+
+
+@pytest.mark.parametrize(("stem", "word"), sorted(CHAPTERS.items()))
+def test_every_chapter_is_in_the_toc(stem: str, word: str) -> None:
+    files = _toc_files()
+    assert stem in files, f"{stem} is missing from _toc.yml"
+    title = _title(ROOT / f"{stem}.md")
+    assert word.lower() in title.lower(), f"{stem}.md has title {title!r}, expected it to mention {word!r}"
+
+
+def test_toc_lists_only_existing_files() -> None:
+    missing = [f for f in _toc_files() if not (ROOT / f"{f}.md").exists()]
+    assert not missing, f"_toc.yml lists files that do not exist: {missing}"
+
+
+def test_chapters_are_not_stubs() -> None:
+    stubs = [f for f in _toc_files() if "being written" in (ROOT / f"{f}.md").read_text()]
+    assert not stubs, f"these pages are still stubs: {stubs}"
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(built_book: BookBuild) -> None:
+    warnings = [
+        line for line in built_book.output.splitlines() if re.search(r"\b(WARNING|ERROR)\b", line)
+        and "Kernel is running over TCP" not in line
+    ]
+    assert built_book.returncode == 0, "jupyter-book build failed:\n" + "\n".join(
+        warnings or built_book.output.splitlines()[-40:]
+    )
+    assert not warnings, "the build printed warnings:\n" + "\n".join(warnings)
+    print(f"book build took {built_book.seconds:.1f} s")
+
+
+def _code_cell_count(source: Path) -> int:
+    return len(re.findall(r"^```\{code-cell\}", source.read_text(), flags=re.MULTILINE))
+
+
+@pytest.mark.slow
+def test_every_chapter_with_code_was_executed(built_book: BookBuild) -> None:
+    assert built_book.returncode == 0, "the book did not build"
+    not_executed = []
+    for stem in _toc_files():
+        source = ROOT / f"{stem}.md"
+        if _code_cell_count(source) == 0:
+            continue
+        html = (built_book.html / f"{stem}.html").read_text()
+        if "cell_output" not in html and "glue" not in html:
+            not_executed.append(stem)
+    assert not not_executed, f"chapters with code but no outputs in the site: {not_executed}"
+
+
+def test_no_solution_or_hidden_tests_in_book_sources() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "book").rglob("*.md")
+        if "BEGIN HIDDEN TESTS" in p.read_text() or "BEGIN SOLUTION" in p.read_text()
+    ]
+    assert not offenders, f"book pages contain nbgrader solution/hidden-test markers: {offenders}"
