@@ -1,4 +1,4 @@
-"""The book is part of the tests: it builds warning-free, executes every chapter, and lists them all."""
+"""The book is part of the tests: it builds warning-free, executes every chapter, lists them all."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, BookBuild
 
-# The chapters the course promises (issue "The book"), by source file and a word its title must contain.
+# The chapters the course promises, by source file and a word their title must contain.
 CHAPTERS: dict[str, str] = {
     "book/intro": "Introduction",
     "book/why_init": "matters",
@@ -62,7 +61,9 @@ def test_every_chapter_is_in_the_toc(stem: str, word: str) -> None:
     files = _toc_files()
     assert stem in files, f"{stem} is missing from _toc.yml"
     title = _title(ROOT / f"{stem}.md")
-    assert word.lower() in title.lower(), f"{stem}.md has title {title!r}, expected it to mention {word!r}"
+    assert word.lower() in title.lower(), (
+        f"{stem}.md has title {title!r}, expected it to mention {word!r}"
+    )
 
 
 def test_toc_lists_only_existing_files() -> None:
@@ -78,8 +79,9 @@ def test_chapters_are_not_stubs() -> None:
 @pytest.mark.slow
 def test_book_builds_without_warnings(built_book: BookBuild) -> None:
     warnings = [
-        line for line in built_book.output.splitlines() if re.search(r"\b(WARNING|ERROR)\b", line)
-        and "Kernel is running over TCP" not in line
+        line
+        for line in built_book.output.splitlines()
+        if re.search(r"\b(WARNING|ERROR)\b", line) and "Kernel is running over TCP" not in line
     ]
     assert built_book.returncode == 0, "jupyter-book build failed:\n" + "\n".join(
         warnings or built_book.output.splitlines()[-40:]
