@@ -1,0 +1,164 @@
+"""``check_hidden``: the in-kernel entry point of every hidden test cell.
+
+A hidden test cell of the assignments contains only::
+
+    from course_lib.grading import check_hidden
+    check_hidden("he_normal")
+
+``check_hidden`` does not judge anything inside the kernel (an answer cell ran there before it and
+could have patched NumPy or this package). It
+
+1. drops ``course_lib.grading`` and its submodules from ``sys.modules`` and imports them afresh,
+   so attribute patches made by answer cells on those modules are discarded;
+2. finds the student's notebook: the ``notebook`` argument, else ``$COURSE_GRADING_NOTEBOOK``,
+   else the assignment's notebook in the current directory (``nbgrader autograde`` runs the
+   kernel in the submission's directory, where the submitted ``.ipynb`` lies; verified with
+   nbgrader 0.9.6), else the only ``.ipynb`` there that defines the function; if none is found
+   it falls back to the kernel's executed-cell history ``In`` (minus test cells);
+3. runs ``python -I -m course_lib.grading.runner NOTEBOOK --assignment A --function F --json`` in
+   a subprocess (which in turn runs the student's code in a sandboxed child and judges the
+   returned arrays with pristine NumPy) and raises ``AssertionError(message)`` if the verdict
+   fails; on success it prints a one-line summary.
+
+What an in-kernel check cannot stop: code in an answer cell runs in the grading kernel before
+this cell, so it can replace ``check_hidden`` itself (``course_lib.grading.check_hidden = ...``),
+``subprocess``, ``builtins`` or the ``AssertionError`` that nbgrader looks for. The static scan
+of :mod:`course_lib.grading.runner` names such code and fails the function, and the verdicts
+are the authority: an instructor who wants grades no kernel can influence grades with the
+runner directly (``python -I -m course_lib.grading.runner`` per submission, or the batch
+command), ideally in a container without network.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["check_hidden", "find_notebook"]
+
+TIMEOUT = 600.0
+"""Wall-clock limit of one hidden check (the runner has its own per-call limits)."""
+
+
+def check_hidden(function_name: str, *, notebook: str | os.PathLike[str] | None = None,
+                 assignment: str | None = None) -> None:
+    """Grade ``function_name`` of the current submission; ``AssertionError`` if it fails.
+
+    Parameters
+    ----------
+    function_name
+        A graded function of DESIGN.md's exercise contract (e.g. ``"he_normal"``).
+    notebook
+        The submitted notebook (default: found as described in the module docstring).
+    assignment
+        The assignment (default: the one whose notebook grades ``function_name``).
+
+    Raises
+    ------
+    AssertionError
+        With the verdict's message (what was measured, what was expected, a hint).
+    ValueError
+        For an unknown function or assignment.
+    """
+    for name in [m for m in sys.modules if m == "course_lib.grading"
+                 or m.startswith("course_lib.grading.")]:
+        del sys.modules[name]
+    fresh = importlib.import_module("course_lib.grading.hidden")
+    fresh._check_hidden(function_name, notebook, assignment)
+
+
+def find_notebook(function_name: str, assignment: str, directory: str | os.PathLike[str] = ".",
+                  ) -> Path | None:
+    """The submitted notebook for ``function_name`` in ``directory`` (see module docstring)."""
+    from .specs import NOTEBOOKS
+
+    env = os.environ.get("COURSE_GRADING_NOTEBOOK")
+    if env and Path(env).is_file():
+        return Path(env)
+    d = Path(directory)
+    named = d / NOTEBOOKS[assignment]
+    if named.is_file():
+        return named
+    candidates = []
+    for p in sorted(d.glob("*.ipynb")):
+        try:
+            text = p.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if f"def {function_name}(" in text:
+            candidates.append(p)
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def _history_notebook(function_name: str, workdir: str) -> Path | None:
+    """Write the kernel's executed cells (``In``) as a notebook, minus hidden-test cells."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    ip = get_ipython()
+    if ip is None:
+        return None
+    history = ip.user_ns.get("In", [])
+    if not isinstance(history, list):
+        return None
+    cells: list[dict[str, Any]] = []
+    for src in history:
+        if not isinstance(src, str) or not src.strip():
+            continue
+        if "check_hidden" in src or "BEGIN HIDDEN TESTS" in src:
+            continue
+        cells.append({"cell_type": "code", "metadata": {}, "source": src, "outputs": [],
+                      "execution_count": None})
+    if not cells:
+        return None
+    path = Path(workdir) / "history.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                "cells": cells}))
+    return path
+
+
+def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
+                  assignment: str | None) -> None:
+    from .specs import assignment_of, get_spec
+
+    a = assignment or assignment_of(function_name)
+    get_spec(a, function_name)
+    with tempfile.TemporaryDirectory(prefix="check-hidden-") as tmp:
+        path = Path(notebook) if notebook is not None else find_notebook(function_name, a)
+        source = "notebook"
+        if path is None:
+            path = _history_notebook(function_name, tmp)
+            source = "kernel history"
+        if path is None:
+            raise AssertionError(f"{function_name}: the grader could not find the submitted"
+                                 " notebook (set COURSE_GRADING_NOTEBOOK or pass notebook=...).")
+        verdict = _run_runner(path, a, function_name)
+    if not verdict.get("passed"):
+        raise AssertionError(str(verdict.get("message", f"{function_name} failed")))
+    n = len(verdict.get("checks", []))
+    print(f"{function_name}: all {n} hidden checks passed (graded from the {source}; seeds"
+          f" {verdict.get('seeds', [])[:3]}...).")
+
+
+def _run_runner(path: Path, assignment: str, function_name: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-I", "-m", "course_lib.grading.runner", str(path.resolve()),
+           "--assignment", assignment, "--function", function_name, "--json"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+                              cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{function_name}: grading timed out after {TIMEOUT:g} s") from None
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise AssertionError(f"{function_name}: the grader failed (exit {proc.returncode}):"
+                             f" {proc.stderr.strip()[-1500:]}")
+    data = json.loads(lines[-1])
+    verdict: dict[str, Any] = data["functions"][function_name]
+    return verdict
