@@ -33,3 +33,48 @@ c.ExecutePreprocessor.timeout = 180
 # notebook and reduces error tracebacks to their last line ("AssertionError: <what was measured,
 # what was expected, a hint>") before the HTML is rendered.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# --- Broken and hostile notebooks (owner: batch; course_lib/grading/nbgrader_ext.py) -----------
+# Plain nbgrader 0.9.6 gives a whole notebook no score, and fails the batch, when one cell kills
+# the kernel (os._exit, segfault) or loops while ignoring SIGINT; it runs the kernel without a
+# memory limit and gives up on notebooks that are not valid JSON. With these settings:
+# * ResilientExecute records "KernelDied"/"CellTimeoutError" in the guilty cell, restarts the
+#   kernel, replays the cells before it and goes on (one crash costs only what depends on it);
+#   it judges `check_hidden("<name>")` cells outside the kernel with course_lib.grading.runner,
+#   and writes each notebook's verdicts (seeds, tolerances, versions) to .grading/records/;
+# * LimitedKernelManager runs the kernel under RLIMIT_AS / RLIMIT_CPU with one BLAS thread;
+# * RestoreCells re-inserts deleted test and read-only cells (nbgrader restores edited ones);
+# * TolerantNotebookExporter grades an unreadable notebook as empty, with the reason;
+# * LimitOutputChars caps each cell's stream output in characters as well as lines.
+# `python -m course_lib.grading.batch` (make grade) reads the same settings.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    IgnorePattern,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
+
+from course_lib.grading.nbgrader_ext import (  # noqa: E402
+    LimitOutputChars,
+    ResilientExecute,
+    RestoreCells,
+    TolerantNotebookExporter,
+)
+
+c.Autograde.exporter_class = TolerantNotebookExporter
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreCells, CheckCellMetadata,
+]
+c.Autograde.autograde_preprocessors = [
+    ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutputChars,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+]
+c.LimitedKernelManager.memory_limit_mb = 4096  # address space of the grading kernel (MiB)
+c.LimitedKernelManager.cpu_limit_seconds = 900  # CPU seconds per kernel (restarted on SIGXCPU)
+c.ResilientExecute.max_output_chars = 20_000  # stream characters kept per cell
+c.LimitOutputChars.max_chars = 20_000
+# --- end of the batch block ------------------------------------------------------------------

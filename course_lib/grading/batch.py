@@ -21,7 +21,7 @@ How a submission is graded (the grades are nbgrader's by construction):
 4. nbgrader's own post-processing preprocessors (``SaveAutoGrades``, late penalties, ...) score
    the executed notebook and write the gradebook; the autograded notebook goes to
    ``autograded/``; a record with the verdicts (seeds, tolerances, package versions) goes to
-   ``grading_records/<assignment>/<student>/``.
+   ``.grading/records/<assignment>/<student>/`` in the course root.
 
 The grading process never executes student code. Each submission is committed to the gradebook
 as soon as it is graded, then marked done with a digest of its files: re-running skips what is
@@ -119,8 +119,8 @@ def run(src):
             text = str(data.get("text/plain", ""))[:max_chars]
         except BaseException as exc:
             text = "<unprintable %s>" % type(exc).__name__
-        outputs.append({"output_type": "execute_result", "execution_count": shell.execution_count - 1,
-                        "data": {"text/plain": text}, "metadata": {}})
+        outputs.append({"output_type": "execute_result", "data": {"text/plain": text},
+                        "execution_count": shell.execution_count - 1, "metadata": {}})
     for ename, evalue, stb in errors:
         outputs.append({"output_type": "error", "ename": ename, "evalue": evalue[:max_chars],
                         "traceback": [t[:max_chars] for t in stb[-100:]]})
@@ -142,7 +142,7 @@ class BatchSettings:
     memory_mb: int = 4096
     cpu_seconds: int = 600
     max_output_chars: int = 20_000
-    record_directory: str = "grading_records"
+    record_directory: str = ".grading/records"
     max_restarts: int = 25
 
 
@@ -200,19 +200,18 @@ class Course:
         self.root = coursedir.root
         self.db_url = coursedir.db_url
 
-        def pick(section: str, key: str, default: Any) -> Any:
-            sec = cfg.get(section, {})
-            return sec[key] if key in sec else default
+        from course_lib.grading.nbgrader_ext import LimitedKernelManager, ResilientExecute
 
-        timeout = pick("ResilientExecute", "timeout", pick("Execute", "timeout", 30))
-        record_dir = str(pick("ResilientExecute", "record_directory", "grading_records"))
+        # The same traits, resolved the same way, as inside `nbgrader autograde`.
+        execute = ResilientExecute(config=cfg)
+        kernel = LimitedKernelManager(config=cfg)
         self.settings = BatchSettings(
-            timeout=float(timeout) if timeout else 30.0,
-            memory_mb=int(pick("LimitedKernelManager", "memory_limit_mb", 4096)),
-            cpu_seconds=int(pick("LimitedKernelManager", "cpu_limit_seconds", 600)),
-            max_output_chars=int(pick("ResilientExecute", "max_output_chars", 20_000)),
-            record_directory=os.path.join(self.root, record_dir),
-            max_restarts=int(pick("ResilientExecute", "max_restarts", 25)),
+            timeout=float(execute.timeout) if execute.timeout else 30.0,
+            memory_mb=int(kernel.memory_limit_mb),
+            cpu_seconds=int(kernel.cpu_limit_seconds),
+            max_output_chars=int(execute.max_output_chars),
+            record_directory=os.path.join(self.root, execute.record_directory),
+            max_restarts=int(execute.max_restarts),
         )
         self.lock = threading.Lock()  # one writer/reader of the SQLite gradebook at a time
 
@@ -507,9 +506,8 @@ def prepare_and_execute(
     course: Course, assignment: str, student: str, notebooks: Sequence[str]
 ) -> SubmissionResult:
     """Everything but the gradebook write: sanitise, execute, judge (runs in a worker thread)."""
-    import nbformat
-
     from course_lib.grading.nbgrader_ext import (
+        _nbf,
         integrity_outputs,
         judge_notebook,
         plan_hidden,
@@ -558,7 +556,7 @@ def prepare_and_execute(
             if i in hidden:
                 cell.outputs = judgements[hidden[i]].outputs()
                 continue
-            cell.outputs = [nbformat.from_dict(o) for o in outputs.get(i, [])]
+            cell.outputs = [_nbf.from_dict(o) for o in outputs.get(i, [])]
             meta = cell.metadata.get("nbgrader", {})
             fname = test_cell_function(meta.get("grade_id", ""), functions)
             if meta.get("grade") and fname is not None and judgements[fname].integrity:
@@ -582,10 +580,9 @@ def prepare_and_execute(
 
 def save_submission(course: Course, assignment: str, result: SubmissionResult, digest: str) -> None:
     """Write one graded submission: gradebook (committed), autograded notebook, record, marker."""
-    import nbformat
     from nbgrader.api import Gradebook
 
-    from course_lib.grading.nbgrader_ext import write_record
+    from course_lib.grading.nbgrader_ext import _nbf, write_record
 
     student = result.student
     dest = course.path(course.coursedir.autograded_directory, student, assignment)
@@ -610,7 +607,7 @@ def save_submission(course: Course, assignment: str, result: SubmissionResult, d
                 continue
             nb, _ = _run_preprocessors(course, _postprocessors(), nbres.nb, nbres.resources)
             with open(os.path.join(dest, f"{nbres.name}.ipynb"), "w", encoding="utf-8") as fh:
-                nbformat.write(nb, fh)
+                _nbf.write(nb, fh)
         with Gradebook(course.db_url, course.coursedir.course_id) as gb:
             sub = gb.find_submission(assignment, student)
             result.score, result.max_score = float(sub.score), float(sub.max_score)
@@ -721,9 +718,8 @@ def grade_assignment(
         if not force and is_done(course, assignment, s, digest):
             with open(_marker(course, assignment, s), encoding="utf-8") as fh:
                 done = json.load(fh)
-            results.append(
-                SubmissionResult(s, done.get("score", 0.0), done.get("max_score", 0.0), skipped=True)
-            )
+            score, top = done.get("score", 0.0), done.get("max_score", 0.0)
+            results.append(SubmissionResult(s, score, top, skipped=True))
         else:
             pending.append((s, digest))
     bar = Progress(len(pending), progress)
@@ -742,7 +738,8 @@ def grade_assignment(
             results.append(res)
             if on_graded is not None:
                 on_graded(res)
-            bar.step(f"{s}: {res.score:g}/{res.max_score:g}" if res.error is None else f"{s}: ERROR")
+            last = f"{s}: ERROR" if res.error else f"{s}: {res.score:g}/{res.max_score:g}"
+            bar.step(last)
     bar.close()
     results.sort(key=lambda r: r.student)
     return results

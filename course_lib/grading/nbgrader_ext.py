@@ -56,7 +56,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import nbformat
+import nbformat as _nbformat
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
@@ -64,6 +64,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, LimitOutput, OverwriteCells
 from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, Unicode
+
+_nbf: Any = _nbformat  # nbformat has no type hints
 
 __all__ = [
     "HiddenJudgement",
@@ -84,6 +86,9 @@ DEFAULT_MEMORY_MB = 4096
 DEFAULT_CPU_SECONDS = 600
 #: Default cap on the characters of stream output kept per cell.
 DEFAULT_MAX_OUTPUT_CHARS = 20_000
+
+#: Where grading records go, relative to the course root (ignored by git).
+RECORD_DIRECTORY = ".grading/records"
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -127,7 +132,7 @@ def limited_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return out
 
 
-class LimitedKernelManager(AsyncKernelManager):  # type: ignore[misc]
+class LimitedKernelManager(AsyncKernelManager):
     """Kernel manager whose kernels run under memory and CPU-time limits.
 
     Configure with ``c.LimitedKernelManager.memory_limit_mb`` and ``cpu_limit_seconds``.
@@ -211,10 +216,10 @@ class HiddenJudgement:
         """The cell outputs that nbgrader scores: nothing on success, an error on failure."""
         if self.passed:
             text = f"hidden checks of {self.function}: passed\n"
-            return [nbformat.v4.new_output("stream", name="stdout", text=text)]
+            return [_nbf.v4.new_output("stream", name="stdout", text=text)]
         ename = "IntegrityError" if self.integrity else "AssertionError"
         return [
-            nbformat.v4.new_output(
+            _nbf.v4.new_output(
                 "error",
                 ename=ename,
                 evalue=self.message,
@@ -244,7 +249,7 @@ def _plain(value: Any) -> Any:
 
 
 def _judgement_from_verdict(name: str, verdict: Any) -> HiddenJudgement:
-    record = _plain(verdict)
+    record = _plain(verdict.to_dict() if hasattr(verdict, "to_dict") else verdict)
     rec = record if isinstance(record, dict) else {"verdict": record}
     passed = bool(rec.get("passed", False))
     message = str(rec.get("message") or ("passed" if passed else f"{name}: failed"))
@@ -270,12 +275,17 @@ def judge_notebook(
     except ImportError as exc:  # pragma: no cover - the runner is part of the package
         msg = f"grader error: course_lib.grading.runner unavailable ({exc})"
         return {f: HiddenJudgement(f, False, msg) for f in functions}
+    from course_lib.grading.specs import SPECS
+
+    known = [f for f in functions if f in SPECS.get(assignment, {})]
+    verdicts: Any = {}
     with tempfile.TemporaryDirectory(prefix="hidden-") as tmp:
         path = os.path.join(tmp, f"{notebook_name}.ipynb")
         with open(path, "w", encoding="utf-8") as fh:
-            nbformat.write(nb, fh)
+            _nbf.write(nb, fh)
         try:
-            verdicts = runner.grade_notebook(path, assignment)
+            if known:
+                verdicts = runner.grade_notebook(path, assignment, functions=known)
         except Exception as exc:  # the grader must not take the batch down
             msg = f"grader error while judging this notebook: {type(exc).__name__}: {exc}"
             return {f: HiddenJudgement(f, False, msg) for f in functions}
@@ -307,7 +317,7 @@ def integrity_outputs(judgement: HiddenJudgement) -> list[NotebookNode]:
     """Outputs that fail a public test cell of a function whose code broke the rules."""
     msg = f"{judgement.function}: {'; '.join(judgement.integrity)}"
     return [
-        nbformat.v4.new_output(
+        _nbf.v4.new_output(
             "error",
             ename="IntegrityError",
             evalue=msg,
@@ -338,9 +348,10 @@ def write_record(
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
-    return nbformat.v4.new_output(
+    out: NotebookNode = _nbf.v4.new_output(
         "error", ename=ename, evalue=evalue, traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]
     )
+    return out
 
 
 def kernel_died_output(detail: str = "") -> NotebookNode:
@@ -382,9 +393,22 @@ class ResilientExecute(Execute):  # type: ignore[misc]
         True, help="Judge `check_hidden(name)` cells with the runner instead of in the kernel."
     ).tag(config=True)
     record_directory = Unicode(
-        "grading_records",
-        help="Where grading records (seeds, tolerances, versions) are written; '' for none.",
+        RECORD_DIRECTORY,
+        help="Where grading records (seeds, tolerances, versions) are written, relative to the "
+        "course root; '' for none.",
     ).tag(config=True)
+
+    def _records_root(self) -> str:
+        """``record_directory`` resolved against the course root (found via the converter)."""
+        if os.path.isabs(self.record_directory):
+            return str(self.record_directory)
+        node: Any = self
+        while node is not None:
+            coursedir = getattr(node, "coursedir", None)
+            if coursedir is not None:
+                return os.path.join(coursedir.root, self.record_directory)
+            node = getattr(node, "parent", None)
+        return os.path.abspath(self.record_directory)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
@@ -448,7 +472,7 @@ class ResilientExecute(Execute):  # type: ignore[misc]
         self.set_widgets_metadata()
         if self.record_directory and info.get("student"):
             write_record(
-                self.record_directory,
+                self._records_root(),
                 info.get("assignment", ""),
                 info["student"],
                 info.get("notebook", "notebook"),
@@ -557,7 +581,7 @@ class RestoreCells(OverwriteCells):  # type: ignore[misc]
                     src, grade_cells[src.name].max_score, is_solution=src.name in solution_ids
                 )
             elif src.locked and src.cell_type == "code" and src.name not in solution_ids:
-                cell = nbformat.v4.new_code_cell(
+                cell = _nbf.v4.new_code_cell(
                     f"# This read-only cell ({src.name}) was missing from the submission; "
                     f"restored by the grader.\n{src.source}",
                     metadata={
@@ -586,21 +610,26 @@ class RestoreCells(OverwriteCells):  # type: ignore[misc]
 
 def placeholder_notebook(reason: str) -> NotebookNode:
     """An empty notebook that says why the submission could not be read."""
-    nb = nbformat.v4.new_notebook()
+    nb = _nbf.v4.new_notebook()
     nb.cells.append(
-        nbformat.v4.new_markdown_cell(
+        _nbf.v4.new_markdown_cell(
             f"**The submitted notebook could not be read** ({reason}). It was graded as empty: "
             "the tests were restored and ran without the student's code."
         )
     )
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    placeholder: NotebookNode = nb
+    return placeholder
 
 
 def read_submission(text: str) -> tuple[NotebookNode, str | None]:
     """Parse a submission; on failure return a placeholder notebook and the reason."""
     try:
-        nb = nbformat.reads(text, as_version=4)
+        nb = _nbf.reads(text, as_version=4)
         if not isinstance(nb.get("cells"), list):
             raise ValueError("no list of cells")
         for cell in nb.cells:
@@ -608,7 +637,7 @@ def read_submission(text: str) -> tuple[NotebookNode, str | None]:
                 cell.get("source"), str
             ):
                 raise ValueError("a cell has no valid type or source")
-            cell.setdefault("metadata", NotebookNode())
+            cell.setdefault("metadata", _nbf.NotebookNode())
             if cell.cell_type == "code":
                 cell.setdefault("outputs", [])
                 cell.setdefault("execution_count", None)
@@ -618,7 +647,7 @@ def read_submission(text: str) -> tuple[NotebookNode, str | None]:
         return placeholder_notebook(reason), reason
 
 
-class TolerantNotebookExporter(NotebookExporter):  # type: ignore[misc]
+class TolerantNotebookExporter(NotebookExporter):
     """Notebook exporter that turns an unreadable submission into a graded-as-empty notebook."""
 
     def from_file(self, file_stream: Any, resources: Any = None, **kw: Any) -> Any:
@@ -627,7 +656,7 @@ class TolerantNotebookExporter(NotebookExporter):  # type: ignore[misc]
         nb, reason = read_submission(text)
         if reason is not None:
             self.log.error("Unreadable submission graded as empty: %s", reason)
-        return self.from_notebook_node(nb, resources=resources, **kw)
+        return super().from_notebook_node(nb, resources=resources, **kw)  # type: ignore[no-untyped-call]
 
 
 class LimitOutputChars(LimitOutput):  # type: ignore[misc]
