@@ -1,0 +1,127 @@
+"""Claims of the foundation chapters, recomputed with course_lib and the chapters' own seeds.
+
+Chapters: book/why_init.md, book/inputs.md, book/variance.md, book/symmetry.md. Each test
+rebuilds the experiment exactly as the chapter does (same seed, same order of draws) and asserts
+what the prose says about it. Tolerances are stated next to each assertion with the sampling
+argument behind them; where the sampling distribution has no closed form, the spread over
+independent replicates (other seeds) was measured once and is quoted, and the tolerance sits at
+six or more replicate standard deviations. Each quantitative check also asserts that the
+tolerance excludes the answer a plausible mistake would give.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+import course_lib as cl
+
+Z = 6.0  # tolerances at >= 6 standard errors: two-sided false-fail probability ~2e-9 per check
+
+FloatArray = npt.NDArray[np.float64]
+
+# --------------------------------------------------------------------------------------------
+# Chapter "Why initialization matters" (book/why_init.md), seed 20240402
+# --------------------------------------------------------------------------------------------
+
+WHY_SEED = 20240402
+WIDTH, DEPTH, BATCH = 100, 5, 1000
+STDS = (1.0, 0.01)
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+Runs = dict[tuple[str, float], tuple[cl.ForwardPass, cl.BackwardPass]]
+
+
+def _why_runs() -> Runs:
+    """The chapter's six networks, drawn in the chapter's order from its generator."""
+    rng = np.random.default_rng(WHY_SEED)
+    X = rng.standard_normal((BATCH, WIDTH))
+    runs: Runs = {}
+    for act in ACTIVATIONS:
+        for std in STDS:
+            weights = [rng.normal(0.0, std, size=(WIDTH, WIDTH)) for _ in range(DEPTH)]
+            fwd = cl.forward(X, weights, act)
+            grad_out = rng.standard_normal(fwd.output.shape)
+            runs[act, std] = (fwd, cl.backward(fwd, weights, grad_out, act))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def why_runs() -> Runs:
+    return _why_runs()
+
+
+def test_why_std1_sigmoid_saturates(why_runs: Runs) -> None:
+    fwd, _ = why_runs["sigmoid", 1.0]
+    sat = [cl.saturation_fraction(a, "sigmoid", tol=0.01) for a in fwd.activations]
+    # Over 30 other seeds the layer-5 fraction within 0.01 of 0 or 1 has mean 0.50 and SD 0.044,
+    # the smallest layer's fraction mean 0.45 and SD 0.024: 0.2 is more than 6 SD below both.
+    assert min(sat) > 0.2, f"saturation fractions per layer {sat}; the chapter says they pile up"
+    # "piling up at both ends": the std of values in [0, 1] is at most 0.5 (half at 0, half at 1);
+    # replicate mean 0.438, SD 0.0065, so 0.35 is > 6 SD below.
+    assert fwd.activations[-1].std() > 0.35
+    # The first pre-activation has Var = n Var(w) Var(x) = 100: std 10. Its relative SE is
+    # dominated by the weights: the unit variances ||w_j||^2 ~ chi^2_100 (rel. SD sqrt(2/100))
+    # averaged over 100 units -> 0.014 on the variance, 0.007 on the std (replicates: 0.0087).
+    p1_std = fwd.preactivations[0].std()
+    assert abs(p1_std / 10.0 - 1.0) < 0.06, p1_std
+    # A wrong rule, e.g. Var(p) = Var(w) Var(x) (std 1) or n Var(w)/2 (std 7.07), is far outside.
+    assert abs(math.sqrt(50.0) / 10.0 - 1.0) > 0.06
+
+
+def test_why_std001_sigmoid_collapses_to_one_half(why_runs: Runs) -> None:
+    fwd, _ = why_runs["sigmoid", 0.01]
+    a5 = fwd.activations[-1]
+    # Mean: replicates 0.5000 with SD 0.00094; tolerance 0.006 > 6 SD.
+    assert abs(a5.mean() - 0.5) < 0.006, a5.mean()
+    # Std: the chapter's prediction (1/4) sqrt(n s^2 / 4) = 0.0125; replicate SD is 5.6 % of
+    # the value (the unit-to-unit spread of the weights), so the tolerance is 35 % (> 6 SD).
+    pred = 0.25 * math.sqrt(WIDTH * 0.01**2 * 0.25)
+    assert abs(a5.std() / pred - 1.0) < 0.35, (a5.std(), pred)
+    # Forgetting the slope 1/4 (0.05) or the mean 1/2 of the inputs (E[x^2] = Var(x)) is outside.
+    assert abs(4 * pred / pred - 1.0) > 0.35
+    assert cl.saturation_fraction(a5, "sigmoid", tol=0.01) == 0.0
+    # "tiny compared with std 1": more than 10 times smaller.
+    assert why_runs["sigmoid", 1.0][0].activations[-1].std() > 10 * a5.std()
+
+
+def test_why_tanh_and_relu_scales(why_runs: Runs) -> None:
+    tanh_big = why_runs["tanh", 1.0][0].activations[-1]
+    # Replicates: 0.783 with SD 0.0026.
+    assert cl.saturation_fraction(tanh_big, "tanh", tol=0.01) > 0.7
+    # tanh, s = 0.01: factor sqrt(n) s = 0.1 per layer -> 1e-5 after five layers
+    # (replicates 9.9e-6, SD 3.3e-7 = 3.3 %; tolerance 25 %).
+    tanh_small = why_runs["tanh", 0.01][0].activations[-1].std()
+    assert abs(tanh_small / 1e-5 - 1.0) < 0.25, tanh_small
+    # ReLU: factor sqrt(n/2) s per layer: explodes for s = 1 and vanishes for s = 0.01.
+    relu = why_runs["relu", 1.0][0]
+    assert relu.activations[-1].std() > 100 * relu.activations[0].std()
+    relu_small = why_runs["relu", 0.01][0]
+    assert relu_small.activations[-1].std() < 1e-4 * relu_small.activations[0].std()
+
+
+def test_why_gradients(why_runs: Runs) -> None:
+    # s = 0.01: each layer multiplies the gradient std by (1/4) sqrt(n) s = 0.025.
+    # Replicates of the geometric-mean ratio: 0.02500 with SD 0.00011 (0.45 %); tolerance 3 %.
+    g = [d.std() for d in why_runs["sigmoid", 0.01][1].preactivation_grads]
+    ratios = np.array(g[:-1]) / np.array(g[1:])
+    ratio = float(np.exp(np.log(ratios).mean()))
+    assert abs(ratio / 0.025 - 1.0) < 0.03, ratio
+    assert g[0] / g[-1] < 1e-5  # vanished: ~0.025^4 = 4e-7
+    # s = 1: the gradient barely shrinks, but starts an order of magnitude below the output's
+    # unit-variance gradient (replicates: layer 5 0.098, SD 0.0056; layer 1 / layer 5 ~ 0.8).
+    fwd, bwd = why_runs["sigmoid", 1.0]
+    gb = [d.std() for d in bwd.preactivation_grads]
+    assert gb[-1] < 0.15
+    assert gb[0] / gb[-1] > 0.3
+    # About half of the slopes are below 0.01 (replicates: 0.522, SD 0.013; mean slope 0.054,
+    # SD 0.0018).
+    slopes = np.concatenate(
+        [cl.activation_derivative(z, "sigmoid").ravel() for z in fwd.preactivations]
+    )
+    assert 0.35 < float(np.mean(slopes < 0.01)) < 0.7
+    assert float(slopes.mean()) < 0.1  # far below the maximum 1/4
