@@ -226,8 +226,8 @@ class _Scanner(ast.NodeVisitor):
                 self.np_aliases.add(bound)
             elif a.name == "sys":
                 self.sys_aliases.add(bound)
-            elif not self.scope:
-                self._rebind(node, bound)
+            elif not self.scope and bound != a.name.split(".")[-1] and bound != a.name:
+                self._rebind(node, bound)  # e.g. `import os as np`
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         mod = node.module or ""
@@ -238,15 +238,10 @@ class _Scanner(ast.NodeVisitor):
                 if a.name in {"random", "testing", "linalg", "lib", "_core", "core"} \
                         or bound in {"np"}:
                     self.np_aliases.add(bound)
-                elif not self.scope:
-                    self._rebind(node, bound)
-            elif mod == "sys":
-                if a.name in _SYS_ATTRS:
-                    self.add(node, "sys", f"imports sys.{a.name} (module machinery)", True)
-            elif mod in ("importlib", "builtins") or mod.startswith("course_lib"):
-                pass
-            elif not self.scope:
-                self._rebind(node, bound)
+            elif mod == "sys" and a.name in _SYS_ATTRS:
+                self.add(node, "sys", f"imports sys.{a.name} (module machinery)", True)
+            if bound != a.name and not self.scope:
+                self._rebind(node, bound)  # e.g. `from os import path as check_hidden`
 
     # --- definitions
     def _rebind(self, node: ast.AST, name: str) -> None:
@@ -411,9 +406,7 @@ def scan_cheats(sub: Submission, graded: Iterable[str]) -> list[Cheat]:
             sc.visit(stmt)
         np_aliases |= sc.np_aliases
         sys_aliases |= sc.sys_aliases
-        if cell.index in sub.trusted:
-            continue
-        found += sc.found
+        found += sc.found  # a trusted (setup) cell may bind test names, nothing else
     return found
 
 

@@ -302,8 +302,16 @@ def _exc_value(exc: BaseException, skip_frames: int = 1) -> dict[str, Any]:
     return {"t": "exception", "cls": type(exc).__name__, "msg": msg[:2000], "tb": text[-3000:]}
 
 
-def _encode(value: Any, buffers: list[bytes], depth: int = 0) -> Any:
-    """Encode ``value`` as JSON-able data; array bytes go to ``buffers``."""
+def _encode(value: Any, buffers: list[bytes], depth: int = 0,
+            budget: list[int] | None = None) -> Any:
+    """Encode ``value`` as JSON-able data; array bytes go to ``buffers``.
+
+    ``budget`` caps the number of encoded items (a nested list of 200,000 floats is reported by
+    its first items only).
+    """
+    if budget is None:
+        budget = [_MAX_ITEMS]
+    budget[0] -= 1
     tp = type(value)
     cls = f"{tp.__module__}.{tp.__qualname__}" if tp.__module__ != "builtins" else tp.__qualname__
     if isinstance(value, np.ndarray):
@@ -337,9 +345,13 @@ def _encode(value: Any, buffers: list[bytes], depth: int = 0) -> Any:
         return {"t": "scalar", "cls": cls, "v": py}
     if isinstance(value, (tuple, list)) and depth < 4:
         items = list(value)
+        enc = []
+        for v in items:
+            if budget[0] <= 0:
+                break
+            enc.append(_encode(v, buffers, depth + 1, budget))
         return {"t": "seq", "kind": "tuple" if isinstance(value, tuple) else "list", "cls": cls,
-                "items": [_encode(v, buffers, depth + 1) for v in items[:_MAX_ITEMS]],
-                "truncated": len(items) > _MAX_ITEMS}
+                "items": enc, "truncated": len(enc) < len(items)}
     try:
         r = object.__repr__(value)
     except Exception:

@@ -183,7 +183,7 @@ def _describe(v: Any) -> str:
     if isinstance(v, ScalarValue):
         return f"a {v.cls} ({v.value!r})"
     if isinstance(v, SeqValue):
-        return f"a {v.kind} of {len(v.items)} items"
+        return f"a {v.kind} of {len(v.items)}{' or more' if v.truncated else ''} items"
     if isinstance(v, ObjectValue):
         return f"a {v.cls}"
     if isinstance(v, ArrayValue):

@@ -1,0 +1,239 @@
+"""Hidden checks of every graded function: correct variants pass, mutants fail, no false fails.
+
+* Several different correct implementations per function (tests/grading_catalogue/correct.py)
+  get every check of every function, graded through the real runner and sandbox.
+* Every mutant (tests/grading_catalogue/mutants.py: the blog posts' mistakes, swapped fans,
+  std/variance, a missing factor 2, the wrong family with the right variance, ignoring rng,
+  float32, shape, NaN...) fails its function with a message containing the expected words.
+* False-fail rate: every hidden statistical check is run against correct implementations over
+  many grader seeds (in-process, through the same ``FunctionSpec.judge`` code path the runner
+  uses) with no failure, and the z-scores are checked to have unit spread, which proves the
+  standard errors behind the 6-SE tolerances are neither too loose nor too tight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import pytest
+from grading_catalogue.correct import VARIANTS, sources
+from grading_catalogue.mutants import MUTANTS, Mutant
+
+from course_lib.grading.runner import grade_function, grade_notebook
+from course_lib.grading.sandbox import (
+    ArrayValue,
+    Call,
+    CallOutcome,
+    GraderInitializer,
+    Rng,
+    ScalarValue,
+    SeqValue,
+)
+from course_lib.grading.specs import (
+    ASSIGNMENTS,
+    NOTEBOOKS,
+    SPECS,
+    assignment_of,
+    get_spec,
+    make_seeds,
+)
+
+CONTRACT = {
+    "ps1_variance": ["preactivation_variance", "sample_preactivations", "two_layer_gradients"],
+    "ps2_initializers": ["compute_fans", "lecun_normal", "lecun_uniform", "xavier_normal",
+                         "xavier_uniform", "he_normal", "he_uniform"],
+    "ps3_deep_signal": ["init_network", "forward_activations", "layer_stds",
+                        "signal_preserving_std"],
+    "ps4_frameworks": ["calculate_gain", "torch_fans", "truncated_normal",
+                       "he_normal_truncated", "torch_linear_default"],
+}
+
+
+def test_specs_cover_exactly_the_exercise_contract() -> None:
+    assert {a: list(fs) for a, fs in SPECS.items()} == CONTRACT
+    assert set(NOTEBOOKS) == set(ASSIGNMENTS)
+    assert assignment_of("he_normal") == "ps2_initializers"
+    with pytest.raises(ValueError, match="unknown graded function"):
+        assignment_of("he_normall")
+    with pytest.raises(ValueError, match="ps2_initializers"):
+        get_spec("ps9", "he_normal")
+    with pytest.raises(ValueError, match="'he_normal'"):
+        get_spec("ps2_initializers", "nope")
+
+
+def test_seeds_are_derived_reproducibly_and_differ_per_function() -> None:
+    assert make_seeds("he_normal") == make_seeds("he_normal")
+    assert make_seeds("he_normal") != make_seeds("he_uniform")
+    assert make_seeds("he_normal", 1) != make_seeds("he_normal", 2)
+
+
+@pytest.mark.parametrize("assignment", list(CONTRACT))
+def test_every_correct_variant_gets_every_check(assignment: str) -> None:
+    assert len(VARIANTS[assignment]) >= 3
+    for i in range(len(VARIANTS[assignment])):
+        verdicts = grade_notebook(sources(assignment, i), assignment)
+        failed = {fn: v.message for fn, v in verdicts.items() if not v.passed}
+        assert not failed, f"variant {i}: {failed}"
+        for v in verdicts.values():
+            assert v.seeds == make_seeds(v.function)
+            assert v.versions["numpy"] == np.__version__
+            assert v.checks and v.duration > 0
+
+
+# Answer cells may call these (the initializers call the student's compute_fans; a correct
+# he_normal_truncated may call the student's truncated_normal): their mutants are graded alone.
+HELPERS = {"compute_fans": set(CONTRACT["ps2_initializers"]) - {"compute_fans"},
+           "truncated_normal": {"he_normal_truncated"}}
+
+
+def _rounds(muts: list[Mutant]) -> list[list[Mutant]]:
+    """Group mutants so that each round has at most one per (assignment, function)."""
+    rounds: list[list[Mutant]] = []
+    for m in muts:
+        if m.function in HELPERS:
+            rounds.append([m])
+            continue
+        for r in rounds:
+            if r[0].function in HELPERS:
+                continue
+            if all((x.assignment, x.function) != (m.assignment, m.function)
+                   and x.assignment == m.assignment for x in r):
+                r.append(m)
+                break
+        else:
+            rounds.append([m])
+    return rounds
+
+
+def test_the_mutant_catalogue_covers_the_required_mistakes() -> None:
+    labels = " | ".join(m.label for m in MUTANTS)
+    for needed in ("same sign", "sqrt(1/n)", "std = 1/fan_in", "sqrt(3/(n_in+n_out))",
+                   "2/(n_in*n_out)", "fan_out instead of fan_in", "variance passed as the std",
+                   "missing factor 2", "normal drawn where uniform", "uniform drawn where normal",
+                   "global np.random", "fixed seed", "cached array", "float32", "wrong shape",
+                   "NaN"):
+        assert needed in labels, needed
+    assert {m.function for m in MUTANTS} == {f for fs in CONTRACT.values() for f in fs}
+
+
+@pytest.mark.parametrize("round_index", range(len(_rounds(MUTANTS))))
+def test_each_mutant_fails_its_function_with_a_useful_message(round_index: int) -> None:
+    muts = _rounds(MUTANTS)[round_index]
+    assignment = muts[0].assignment
+    cells = sources(assignment, 0, **{m.function: m.source for m in muts})
+    verdicts = grade_notebook(cells, assignment)
+    for m in muts:
+        v = verdicts[m.function]
+        assert not v.passed, f"{m.label}: passed\n{v.message}"
+        msg = v.message.lower()
+        missing = [e for e in m.expect if e.lower() not in msg]
+        assert not missing, f"{m.label}: message lacks {missing}\n{v.message}"
+    # the other functions of the notebook are unaffected
+    mutated = {m.function for m in muts}
+    dependents = set().union(*(HELPERS.get(f, set()) for f in mutated))
+    for fn, v in verdicts.items():
+        if fn not in mutated and fn not in dependents:
+            assert v.passed, v.message
+
+
+# --------------------------------------------------------------------------- false-fail rate
+
+
+def _decode(arg: Any) -> Any:
+    if isinstance(arg, Rng):
+        return np.random.default_rng(arg.seed)
+    if isinstance(arg, GraderInitializer):
+        scale = arg.scale
+
+        def init(shape: Any, *, rng: np.random.Generator) -> np.ndarray:
+            return scale * rng.standard_normal(tuple(shape))
+
+        return init
+    if isinstance(arg, tuple):
+        return tuple(_decode(a) for a in arg)
+    if isinstance(arg, list):
+        return [_decode(a) for a in arg]
+    return arg
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return ArrayValue(np.frombuffer(value.tobytes(), dtype=value.dtype).reshape(value.shape),
+                          "numpy.ndarray")
+    if isinstance(value, (tuple, list)):
+        return SeqValue("tuple" if isinstance(value, tuple) else "list",
+                        [_wrap(v) for v in value])
+    return ScalarValue(value, type(value).__name__)
+
+
+def _run_inprocess(namespace: dict[str, Any], calls: list[Call]) -> dict[str, CallOutcome]:
+    """Make the calls on trusted catalogue code in this process (same judge code path)."""
+    out = {}
+    legacy = np.random.mtrand._rand  # the global state, as the sandbox child watches it
+    for c in calls:
+        if c.global_seed is not None:
+            legacy.seed(c.global_seed)
+        before = legacy.get_state()[1].copy()
+        value = namespace[c.func](*[_decode(a) for a in c.args],
+                                  **{k: _decode(v) for k, v in c.kwargs.items()})
+        touched = not np.array_equal(before, legacy.get_state()[1])
+        out[c.key] = CallOutcome(c, "ok", _wrap(value), global_touched=touched)
+    return out
+
+
+SAMPLED = [(a, fn) for a, fs in SPECS.items() for fn, s in fs.items() if s.sampled]
+SEEDS_PER_FUNCTION = 24
+
+
+@pytest.mark.slow
+def test_no_false_fails_over_many_seeds_and_unit_z_spread() -> None:
+    """>= 1,000 statistical check evaluations on correct code; z-scores have unit spread.
+
+    10 sampled functions x 24 grader seeds (base seeds 1..24) x 6-8 statistical checks each
+    (variance on 2-3 calls, mean, kurtosis, tails or the two bound checks) = about 1,900
+    evaluations. A correct implementation fails one 6-SE check with probability 2e-9, so any
+    failure here is a bug in a tolerance. The spread check: if the standard errors are right,
+    the pooled z of each check kind has standard deviation 1; the bounds [0.8, 1.2] are more
+    than 4 standard errors of that estimate (SE ~ 1/sqrt(2 m), m >= 160 z-scores per kind).
+    """
+    zs: dict[str, list[float]] = defaultdict(list)
+    n_stat = 0
+    assert len(SAMPLED) == 10
+    for assignment, fn in SAMPLED:
+        spec = get_spec(assignment, fn)
+        usable = [0, 1] if fn in ("truncated_normal", "he_normal_truncated") else [0, 1, 2]
+        namespaces = []
+        for vi in usable:
+            ns: dict[str, Any] = {}
+            for src in sources(assignment, vi).values():
+                exec(src, ns)  # trusted catalogue code, not student code
+            namespaces.append(ns)
+        for k in range(SEEDS_PER_FUNCTION):
+            seeds = make_seeds(fn, base_seed=k + 1)
+            ns = namespaces[k % len(namespaces)]
+            outs = _run_inprocess(ns, spec.calls(seeds))
+            checks = spec.judge(outs, seeds)
+            failed = [c.describe() for c in checks if not c.passed]
+            assert not failed, f"{fn} seed base {k + 1}: {failed}"
+            for c in checks:
+                if c.false_fail_rate > 0:
+                    n_stat += 1
+                if c.z is not None:
+                    zs[c.name].append(float(c.z))
+    assert n_stat >= 1000, n_stat
+    for name, values in zs.items():
+        z = np.asarray(values)
+        assert z.size >= 60, (name, z.size)
+        assert abs(z.mean()) < 4 / math.sqrt(z.size) + 0.05, (name, z.mean())
+        assert 0.8 < z.std() < 1.2, (name, z.std(), z.size)
+        assert np.max(np.abs(z)) < 6, (name, np.max(np.abs(z)))
+
+
+def test_grade_function_uses_the_given_seeds() -> None:
+    seeds = make_seeds("he_normal", base_seed=99)
+    v = grade_function(sources("ps2_initializers", 1), "ps2_initializers", "he_normal",
+                       seeds=seeds)
+    assert v.passed and v.seeds == seeds
