@@ -11,6 +11,7 @@ tolerance excludes the answer a plausible mistake would give.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -125,3 +126,72 @@ def test_why_gradients(why_runs: Runs) -> None:
     )
     assert 0.35 < float(np.mean(slopes < 0.01)) < 0.7
     assert float(slopes.mean()) < 0.1  # far below the maximum 1/4
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter "The variance of a pre-activation" (book/variance.md), seed 20240404
+# --------------------------------------------------------------------------------------------
+
+VAR_SEED = 20240404
+
+
+@pytest.fixture(scope="module")
+def variance_chapter() -> tuple[list[cl.PreactivationVarianceRecord], np.random.Generator]:
+    """The chapter's Monte Carlo grid and its generator, advanced as in the chapter."""
+    rng = np.random.default_rng(VAR_SEED)
+    grid = cl.preactivation_variance_grid(
+        ns=(1, 10, 100, 1000), var_ws=(0.01, 1.0), var_xs=(0.25, 4.0), n_samples=20_000, rng=rng
+    )
+    return grid, rng
+
+
+@pytest.mark.slow
+def test_variance_monte_carlo_grid_agrees_within_standard_errors(
+    variance_chapter: tuple[list[cl.PreactivationVarianceRecord], np.random.Generator],
+) -> None:
+    grid, _ = variance_chapter
+    assert len(grid) == 16
+    for r in grid:
+        assert r.theoretical == pytest.approx(r.n_in * r.var_w * r.var_x, rel=1e-12)
+        # The chapter's standard error sqrt((2 + 6/n) / N), eq-var-mc-se, is the library's.
+        assert r.rel_std_error == pytest.approx(math.sqrt((2 + 6 / r.n_in) / 20_000), rel=1e-3)
+        assert abs(r.z) < Z, f"n={r.n_in}: {r.empirical} vs {r.theoretical} is {r.z:.1f} SE off"
+        # The tolerance rejects the classic slip of using standard deviations: Var(p) = n s_w s_x
+        # differs from n Var(w) Var(x) by a factor 1/sqrt(Var(w) Var(x)) >= 1.58 on this grid,
+        # i.e. by more than 29 standard errors.
+        wrong = r.n_in * math.sqrt(r.var_w * r.var_x)
+        assert abs(r.empirical / wrong - 1.0) > Z * r.rel_std_error
+
+
+@pytest.mark.slow
+def test_variance_backward_pass_uses_fan_out(
+    variance_chapter: tuple[list[cl.PreactivationVarianceRecord], np.random.Generator],
+) -> None:
+    _, chapter_rng = variance_chapter
+    rng = copy.deepcopy(chapter_rng)  # the chapter's generator state before its backward cell
+    n_in, n_out, batch, var_w, var_g = 300, 50, 2000, 0.02, 3.0
+    W = cl.normal((n_in, n_out), math.sqrt(var_w), rng=rng)
+    grad_p = rng.normal(0.0, math.sqrt(var_g), size=(batch, n_out))
+    grad_x = grad_p @ W.T
+    # Given W, the pooled mean square of grad_x estimates var_g * mean_i ||W_i||^2. Error from
+    # the weights: ||W_i||^2 / (n_out var_w) ~ chi2_50 / 50 over 300 independent rows, relative
+    # SD sqrt(2 / (50 * 300)) = 0.0115. Error from the batch: each row's squared norm
+    # g^T (W^T W) g has relative SD sqrt(2 tr(M^2)) / tr(M) ~ sqrt(2 / 50) = 0.2 (M = W^T W is
+    # close to 300 var_w I), averaged over 2000 rows: 0.0045. Total 0.0123; 6 SE = 0.074.
+    theory = n_out * var_w * var_g
+    tol = Z * math.hypot(math.sqrt(2 / (n_out * n_in)), math.sqrt(2 / n_out / batch))
+    assert abs(grad_x.var() / theory - 1.0) < tol
+    # The fan-in prediction n_in Var(w) Var(dL/dp) (6 times larger) is far outside.
+    assert abs(grad_x.var() / (n_in * var_w * var_g) - 1.0) > tol
+
+
+def test_uniform_bound_sqrt_3_var() -> None:
+    rng = np.random.default_rng(2)
+    v = 1.0 / 256
+    w = cl.uniform((400_000,), math.sqrt(3 * v), rng=rng)
+    se = math.sqrt(0.8 / w.size)  # kurtosis 1.8 for a uniform
+    assert abs(w.var() / v - 1.0) < Z * se
+    assert np.abs(w).max() <= math.sqrt(3 * v)
+    # The bound sqrt(v) (no sqrt(3)) gives a third of the variance: rejected by the same test.
+    w_wrong = cl.uniform((400_000,), math.sqrt(v), rng=rng)
+    assert abs(w_wrong.var() / v - 1.0) > Z * se
