@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from . import network as _net
 from ._validation import RNGLike, ShapeLike, as_generator, check_choice, check_positive
+from .initializers import get_initializer
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -305,21 +306,7 @@ def resolve_initializer(initializer: Initializer) -> Callable[..., npt.NDArray[n
     ValueError
         For an unknown name (the message lists the known ones).
     """
-    if callable(initializer):
-        return initializer
-    if not isinstance(initializer, str):
-        raise ValueError(
-            f"initializer must be a callable init(shape, *, rng) or a name, got {initializer!r}"
-        )
-    from . import initializers as _init
-
-    getter = getattr(_init, "get_initializer", None)
-    if getter is None:  # pragma: no cover - only while course_lib.initializers is being written
-        raise ValueError(
-            f"initializer names need course_lib.initializers.get_initializer; pass a callable "
-            f"instead of {initializer!r}"
-        )
-    resolved: Callable[..., npt.NDArray[np.float64]] = getter(initializer)
+    resolved: Callable[..., npt.NDArray[np.float64]] = get_initializer(initializer)
     return resolved
 
 

@@ -146,6 +146,40 @@ def test_init_network_shapes_and_seed() -> None:
         ex.init_network([5, 4], lambda shape, *, rng=None: np.zeros((2, 2)), rng=0)
     with pytest.raises(ValueError, match="callable"):
         ex.resolve_initializer(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'he_normal'"):
+        ex.resolve_initializer("kaiming")
+
+
+def test_initializer_names_are_resolved() -> None:
+    """Names from course_lib.initializers work everywhere an initializer is taken; He normal
+    keeps a ReLU net's second moment constant: E[a^2] = Var(z)/2 and Var(z) = n (2/n) E[a^2].
+
+    Tolerance: |log(rms_8 / rms_1)| < 0.5. Per layer the second moment is multiplied by a
+    random factor of relative SD <= sqrt(2/width) = 0.125 (width 128, rank-one worst case);
+    over 7 layers that is <= 0.33 in the second moment, 0.165 in log-rms, 0.083 for the mean
+    of 4 replicates: 0.5 is 6 SE. LeCun normal (1/n) halves the second moment per layer, so
+    its log-rms falls by 7·log(sqrt 2) = 2.43; the check (> 1.5) is 11 SE inside that.
+    """
+
+    def rms(init: str) -> FloatArray:
+        st = ex.deep_network_statistics(
+            depth=8,
+            width=128,
+            activation="relu",
+            initializer=init,
+            n_samples=256,
+            rng=0,
+            n_replicates=4,
+        )
+        return np.sqrt(st.activation_std**2 + st.activation_mean**2).mean(axis=0)
+
+    he, lecun = rms("he_normal"), rms("lecun_normal")
+    assert abs(math.log(he[-1] / he[0])) < 0.5
+    assert math.log(lecun[0] / lecun[-1]) > 1.5
+    rec = ex.scheme_grid(["he_normal"], ["relu"], [2], [8], n_samples=8, n_replicates=1, rng=0)
+    assert rec[0]["scheme"] == "he_normal"
+    demo = ex.symmetry_demo("xavier_normal", steps=3, rng=0)
+    assert demo.init == "xavier_normal" and np.all(demo.max_unit_difference > 0)
 
 
 def test_linear_network_follows_the_variance_recursion() -> None:
