@@ -12,6 +12,7 @@ tolerance excludes the answer a plausible mistake would give.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 import numpy as np
@@ -195,3 +196,90 @@ def test_uniform_bound_sqrt_3_var() -> None:
     # The bound sqrt(v) (no sqrt(3)) gives a third of the variance: rejected by the same test.
     w_wrong = cl.uniform((400_000,), math.sqrt(v), rng=rng)
     assert abs(w_wrong.var() / v - 1.0) > Z * se
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter "Zero and constant initialization" (book/symmetry.md), seed 20240405
+# --------------------------------------------------------------------------------------------
+
+SYM_SEED = 20240405
+SYM_STEPS = 300
+SYM_SETTINGS = [
+    ("constant", "tanh"),
+    ("constant", "sigmoid"),
+    ("constant", "relu"),
+    ("zeros", "tanh"),
+    ("zeros", "linear"),
+    ("zeros", "relu"),
+    ("zeros", "sigmoid"),
+    ("random", "tanh"),
+]
+
+
+@pytest.fixture(scope="module")
+def sym_demos() -> dict[tuple[str, str], cl.SymmetryDemo]:
+    rng = np.random.default_rng(SYM_SEED)
+    task_seed = int(rng.integers(2**32))
+    return {
+        (init, act): cl.symmetry_demo(
+            init, steps=SYM_STEPS, rng=np.random.default_rng(task_seed), activation=act
+        )
+        for init, act in SYM_SETTINGS
+    }
+
+
+@pytest.mark.parametrize(("init", "act"), [s for s in SYM_SETTINGS if s[0] != "random"])
+def test_symmetric_starts_stay_exactly_symmetric(
+    sym_demos: dict[tuple[str, str], cl.SymmetryDemo], init: str, act: str
+) -> None:
+    d = sym_demos[init, act]
+    assert d.max_unit_difference.shape == (SYM_STEPS + 1,)
+    # Exactly zero (the chapter says "exactly"), at every step.
+    assert np.all(d.max_unit_difference == 0.0)
+    assert np.all(d.max_outgoing_difference == 0.0)
+
+
+@pytest.mark.parametrize("act", ["tanh", "linear", "relu"])
+def test_zeros_with_f0_zero_never_move(
+    sym_demos: dict[tuple[str, str], cl.SymmetryDemo], act: str
+) -> None:
+    d = sym_demos["zeros", act]
+    assert np.all(d.hidden_weight_change == 0.0)
+    assert np.all(d.W2 == 0.0) and np.all(d.W1 == 0.0)
+    assert d.loss[-1] < d.loss[0]  # the output bias still learns
+
+
+def test_zeros_sigmoid_moves_in_lockstep(sym_demos: dict[tuple[str, str], cl.SymmetryDemo]) -> None:
+    d = sym_demos["zeros", "sigmoid"]
+    assert d.hidden_weight_change[-1] > 0.0
+    assert np.all(d.max_unit_difference == 0.0)
+
+
+def test_random_start_breaks_symmetry_and_trains_better(
+    sym_demos: dict[tuple[str, str], cl.SymmetryDemo],
+) -> None:
+    rand, const = sym_demos["random", "tanh"], sym_demos["constant", "tanh"]
+    assert np.all(rand.max_unit_difference > 0.1)
+    assert const.hidden_weight_change[-1] > 0.1  # the constant net does learn, as one unit
+    assert const.loss[-1] > 2 * rand.loss[-1]
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu"])
+def test_twin_units_get_equal_gradients_in_a_deeper_net(act: str) -> None:
+    """The lemma of the chapter, checked on course_lib.network with random other weights."""
+    rng = np.random.default_rng(7)
+    sizes = [6, 8, 8, 3]
+    weights = [
+        rng.normal(0.0, 1.0 / math.sqrt(a), size=(a, b)) for a, b in itertools.pairwise(sizes)
+    ]
+    # Units 2 and 5 of the middle hidden layer (layer index 1) become twins.
+    weights[1][:, 5] = weights[1][:, 2]
+    weights[2][5, :] = weights[2][2, :]
+    X = rng.standard_normal((16, 6))
+    fwd = cl.forward(X, weights, act, output_activation="linear")
+    bwd = cl.backward(fwd, weights, rng.standard_normal((16, 3)))
+    dW1, dW2 = bwd.weight_grads[1], bwd.weight_grads[2]
+    np.testing.assert_allclose(dW1[:, 5], dW1[:, 2], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dW2[5, :], dW2[2, :], rtol=1e-12, atol=1e-15)
+    # Units that are not twins get different gradients (the check can fail).
+    assert np.abs(dW1[:, 3] - dW1[:, 2]).max() > 1e-6
