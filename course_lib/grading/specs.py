@@ -360,8 +360,11 @@ def _alternatives(shape: tuple[int, ...], scheme: str, family: Family) -> list[t
     alts.append(("the variance itself used as the std (scale=Var instead of sqrt(Var))",
                  target**2))
     if family is UNIFORM:
-        alts += [("bound sqrt(Var) instead of sqrt(3*Var) (missing sqrt(3))", target / 3),
-                 ("bound sqrt(6*Var): one factor too many", target * 2)]
+        # two mistakes at once are common: the wrong variance and a bound without sqrt(3)
+        alts = ([("bound sqrt(Var) instead of sqrt(3*Var) (missing sqrt(3))", target / 3)]
+                + [(f"{t}, and the uniform bound misses sqrt(3) (b = sqrt(3*Var))", v / 3)
+                   for t, v in alts]
+                + alts + [("bound sqrt(6*Var): one factor too many", target * 2)])
     if family is TRUNCATED_NORMAL:
         alts += [("the std without the 0.8796 correction (truncation shrinks the variance;"
                   " divide the std by 0.87962566103423978 before truncating)",
