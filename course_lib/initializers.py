@@ -39,11 +39,11 @@ import numpy.typing as npt
 from ._validation import RNGLike, ShapeLike, as_generator, as_shape, check_choice, check_positive
 
 __all__ = [
-    "DISTRIBUTIONS",
+    "FAN_MODES",
     "INITIALIZERS",
-    "MODES",
     "NONLINEARITIES",
     "TRUNCATED_NORMAL_STD_FACTOR",
+    "VARIANCE_SCALING_DISTRIBUTIONS",
     "Initializer",
     "calculate_gain",
     "compute_fans",
@@ -81,10 +81,15 @@ The truncated samplers divide the target standard deviation by it before cutting
 :math:`\\pm 2\\sigma'`, so the variance after truncation is the target.
 """
 
-MODES: tuple[str, ...] = ("fan_in", "fan_out", "fan_avg")
+FAN_MODES: tuple[str, ...] = ("fan_in", "fan_out", "fan_avg")
 """Fan modes of :func:`variance_scaling`."""
 
-DISTRIBUTIONS: tuple[str, ...] = ("normal", "uniform", "truncated_normal", "untruncated_normal")
+VARIANCE_SCALING_DISTRIBUTIONS: tuple[str, ...] = (
+    "normal",
+    "uniform",
+    "truncated_normal",
+    "untruncated_normal",
+)
 """Distributions of :func:`variance_scaling` (``"untruncated_normal"`` is Keras' name for
 ``"normal"``; note that Keras' own ``"normal"`` means *truncated*)."""
 
@@ -411,7 +416,8 @@ def uniform(
     Returns
     -------
     numpy.ndarray
-        Every entry in :math:`[-\text{bound}, \text{bound})`.
+        Every entry in :math:`[-\text{bound}, \text{bound}]` (the upper end is excluded
+        up to floating-point rounding, as in ``Generator.uniform``).
 
     Raises
     ------
@@ -580,8 +586,8 @@ def variance_scaling(
     """
     dims = as_shape(shape, min_ndim=2)
     s = check_positive(scale, name="scale")
-    check_choice(mode, MODES, name="mode")
-    check_choice(distribution, DISTRIBUTIONS, name="distribution")
+    check_choice(mode, FAN_MODES, name="mode")
+    check_choice(distribution, VARIANCE_SCALING_DISTRIBUTIONS, name="distribution")
     dt = _float_dtype(dtype)
     gen = as_generator(rng)
     var = _scaled_variance(dims, s, mode)

@@ -543,6 +543,12 @@ def test_float32_variance(family: str) -> None:
     w = getattr(ci, f"he_{family}")(DENSE, rng=np.random.default_rng(42), dtype=np.float32)
     assert w.dtype == np.float32
     assert_variance(w, _he_target(DENSE), family, what=f"float32 he_{family}")
+    assert_mean_zero(w, _he_target(DENSE), what=f"float32 he_{family}")
+    if family == "uniform":
+        assert np.abs(w).max() <= np.float32(math.sqrt(3.0 * _he_target(DENSE)))
+    elif family == "truncated_normal":
+        sigma = math.sqrt(_he_target(DENSE)) / TRUNCATED_NORMAL_STD_FACTOR
+        assert np.abs(w).max() <= np.float32(2.0 * sigma)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -660,3 +666,7 @@ def test_all_lists_every_public_name() -> None:
     }
     assert public <= set(ci.__all__)
     assert all(hasattr(ci, n) for n in ci.__all__)
+    import course_lib
+
+    # re-exported at the top level, and not shadowed by another module's name
+    assert all(getattr(course_lib, n) is getattr(ci, n) for n in ci.__all__)
