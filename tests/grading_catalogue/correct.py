@@ -431,9 +431,15 @@ def torch_fans(shape):
         "truncated_normal": TRUNC_VARIANTS[2],
         "he_normal_truncated": '''
 def he_normal_truncated(shape, *, rng):
-    fan_in = int(np.prod(shape[:-1]))
+    n = math.prod(shape)
+    fan_in = n // shape[-1]
     std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
-    return truncated_normal(shape, std, rng=rng)
+    z = rng.standard_normal(int(1.2 * n) + 64)
+    z = z[np.abs(z) <= 2.0]
+    while z.size < n:
+        more = rng.standard_normal(n)
+        z = np.concatenate([z, more[np.abs(more) <= 2.0]])
+    return std * z[:n].reshape(shape)
 ''',
         "torch_linear_default": '''
 def torch_linear_default(in_features, out_features, *, rng):
