@@ -170,3 +170,12 @@ def test_bad_input() -> None:
         training.train_mlp(Xtr, ytr, [64, 10], X_val=Xte, **kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lr"):
         training.train_mlp(Xtr, ytr, [64, 10], lr=0.0, **kw)  # type: ignore[arg-type]
+
+
+def test_initializer_name_and_blas_threads_restored() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = [(p["filepath"], p["num_threads"]) for p in threadpool_info()]
+    h = _train(initializer="he_normal", activation="relu", epochs=1)
+    assert h.label == "he_normal" and h.train_loss[-1] < h.train_loss[0]
+    assert [(p["filepath"], p["num_threads"]) for p in threadpool_info()] == before
