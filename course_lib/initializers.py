@@ -309,22 +309,24 @@ def _fill_uniform(out: npt.NDArray[Any], bound: float, gen: np.random.Generator)
 
 
 def _fill_truncated_normal(out: npt.NDArray[Any], std: float, gen: np.random.Generator) -> None:
-    # Vectorized rejection: draw N(0, std^2) into the unfilled tail, keep the draws inside
-    # [-2 std, 2 std] (compacted to the front of the tail, in draw order) and redraw only as
-    # many as were rejected. Keeping accepted draws in stream order makes float64 output equal
-    # to Keras' NumPy backend (which filters and appends) for the same generator state.
+    # Vectorized rejection, block by block: draw z ~ N(0, 1) into the unfilled tail, keep the
+    # draws with |z| <= 2, write std * z of the kept ones (in draw order) to the front of the
+    # tail, and draw again only as many as were rejected. Testing |z| <= 2 before scaling is
+    # exactly the test |fl(std * z)| <= 2 std: rounding is monotone, and the next float above
+    # 2 already lands a full ulp above 2 std. Keeping the accepted draws in stream order makes
+    # float64 output equal to Keras' NumPy backend (which filters whole batches and appends).
     flat = out.reshape(-1)
-    bound = 2.0 * std
     filled = 0
     n = flat.size
     while filled < n:
         tail = flat[filled : filled + _BLOCK]
         gen.standard_normal(out=tail, dtype=out.dtype)
-        tail *= std
-        keep = np.abs(tail) <= bound
+        keep = np.abs(tail) <= 2.0
         k = int(np.count_nonzero(keep))
         if k < tail.size:
-            tail[:k] = tail[keep]
+            np.multiply(tail[keep], std, out=tail[:k])
+        else:
+            tail *= std
         filled += k
 
 
