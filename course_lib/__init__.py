@@ -17,6 +17,8 @@ plotting
     Functions that take results and return a matplotlib ``Figure``.
 modern
     What came after He: LSUV, SELU self-normalization, orthogonal/dynamical isometry.
+papers
+    The experiments of the paper-reproduction chapters (Glorot & Bengio 2010, He et al. 2015).
 grading
     Statistical checks used by the hidden tests of the nbgrader assignments.
 
@@ -30,6 +32,7 @@ from .experiments import *  # noqa: F403
 from .initializers import *  # noqa: F403
 from .modern import *  # noqa: F403
 from .network import *  # noqa: F403
+from .papers import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __version__ = "0.1.0"
