@@ -251,3 +251,18 @@ def test_nbgrader_autograde_runs_check_hidden_on_the_submitted_notebook(tmp_path
     good, bad = outputs["test_compute_fans_hidden"], outputs["test_he_normal_hidden"]
     assert "hidden checks passed" in good and "error" not in good, good
     assert "AssertionError" in bad and "factor 2" in bad, bad
+
+
+def test_scan_flags_rebound_test_helpers_but_not_plain_variables(tmp_path: Path) -> None:
+    honest = (
+        "rng = np.random.default_rng(0)\nW = rng.normal(size=(3, 3))\nshape = (4, 5)\n"
+        "import math\n" + sources(PS2, 0)["he_normal"]
+    )
+    nb = write_notebook(tmp_path / "initializers.ipynb", _answers(he_normal=honest))
+    sub = load_submission(nb)
+    assert sub.test_sources and sub.trusted  # test cells and the locked setup cell recognised
+    assert scan_cheats(sub, ["he_normal"]) == []
+    cheat = "def isinstance(obj, cls):\n    return True\n" + sources(PS2, 0)["he_normal"]
+    nb = write_notebook(tmp_path / "initializers.ipynb", _answers(he_normal=cheat))
+    found = scan_cheats(load_submission(nb), ["he_normal"])
+    assert [c.description for c in found] == ["redefines 'isinstance', a name the test cells use"]

@@ -196,6 +196,21 @@ def _free_names(sources: Iterable[str]) -> set[str]:
     return names
 
 
+def _defined_names(src: str) -> set[str]:
+    """Names a cell binds with ``def``, ``class`` or ``import`` at top level."""
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return set()
+    out: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            out |= {a.asname or a.name.split(".")[0] for a in stmt.names}
+    return out
+
+
 class _Scanner(ast.NodeVisitor):
     def __init__(self, cell: int, protected: set[str], trusted: bool) -> None:
         self.cell = cell
@@ -388,9 +403,15 @@ def _dotted(node: ast.AST) -> str:
 def scan_cheats(sub: Submission, graded: Iterable[str]) -> list[Cheat]:
     """Statically scan every cell that will run; return the cheats found."""
     graded = set(graded)
-    protected = (_free_names(sub.test_sources) | _DEFAULT_TEST_NAMES) - graded
-    if sub.test_sources:
-        protected |= {n for n in _free_names(sub.test_sources) if n in _BUILTIN_NAMES}
+    # Names the test cells use that a student could redefine to fool them: builtins, the
+    # modules and helpers the setup cell imports or defines, check_hidden. Plain data variables
+    # (``rng``, ``W``) are left alone: rebinding those cannot change a hidden verdict.
+    trusted_defs: set[str] = set()
+    for cell in sub.cells:
+        if cell.index in sub.trusted:
+            trusted_defs |= _defined_names(cell.source)
+    free = _free_names(sub.test_sources)
+    protected = (_DEFAULT_TEST_NAMES | (free & (_BUILTIN_NAMES | trusted_defs))) - graded
     found: list[Cheat] = []
     np_aliases: set[str] = set()
     sys_aliases: set[str] = set()
@@ -540,11 +561,26 @@ def _summarize(fn: str, checks: Sequence[CheckResult], cheats: Sequence[str]) ->
     if not failed and not cheats:
         return f"{fn}: all {len(checks)} checks passed."
     lines = [f"{fn}: FAILED ({len(failed)} of {len(checks)} checks)"]
-    for c in failed[:8]:
-        lines.append(f"- {c.describe()}")
-    if len(failed) > 8:
-        lines.append(f"- ... and {len(failed) - 8} more failed checks")
+    shown: list[CheckResult] = []
+    repeats: dict[int, int] = {}
+    for c in failed:
+        key = next((i for i, s in enumerate(shown) if c.name == "call" and s.name == "call"
+                    and s.hint == c.hint and _error_kind(s) == _error_kind(c)), None)
+        if key is None:
+            shown.append(c)
+        else:
+            repeats[key] = repeats.get(key, 0) + 1
+    for i, c in enumerate(shown[:8]):
+        more = f" (and {repeats[i]} more calls the same way)" if repeats.get(i) else ""
+        lines.append(f"- {c.describe()}{more}")
+    if len(shown) > 8:
+        lines.append(f"- ... and {len(shown) - 8} more failed checks")
     return "\n".join(lines)
+
+
+def _error_kind(c: CheckResult) -> str:
+    m = re.search(r" (raised \w+|timed out|killed the grading process)", c.message)
+    return m.group(1) if m else c.message
 
 
 def _missing_reason(fn: str, sub: Submission, st: _Structure, run: SandboxRun) -> str:

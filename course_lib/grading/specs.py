@@ -114,8 +114,10 @@ def _outcome_problem(o: CallOutcome | None, what: str) -> CheckResult | None:
         return _fail("defined", o.detail or "function not found",
                      "keep the function's name and signature as given in the notebook.")
     if o.status == "raised" and o.error is not None:
-        return _fail("call", f"{what} raised {o.error.cls}: {o.error.message}",
-                     _last_line(o.error.traceback))
+        hint = _last_line(o.error.traceback)
+        if o.error.cls == "NotImplementedError":
+            hint = "the answer cell still raises NotImplementedError: write your implementation."
+        return _fail("call", f"{what} raised {o.error.cls}: {o.error.message}", hint)
     if o.status == "timeout":
         return _fail("call", f"{what} {o.detail}", "look for a loop that never ends.")
     if o.status == "crash":
