@@ -5,26 +5,25 @@ Layout convention: a weight of shape ``(..., fan_in, fan_out)`` is used as ``x @
 PyTorch's ``(out, in, *kernel)`` layout appears only in :func:`torch_fans` and
 :func:`torch_linear_default`.
 
-Every scheme is "choose a target variance, then pick a zero-mean family with that variance":
+Every scheme is "choose a target variance :math:`v`, then a zero-mean family with that
+variance":
 
-=====================  ======================  ==============================================
-family                 distribution            parameter for target variance :math:`v`
-=====================  ======================  ==============================================
-``normal``             :math:`N(0, v)`          :math:`\sigma = \sqrt{v}` (untruncated)
-``uniform``            :math:`U(-b, b)`         :math:`b = \sqrt{3v}`
-``truncated_normal``   :math:`N(0,\sigma'^2)`   :math:`\sigma' = \sqrt{v}/0.87962566103423978`,
-                       cut at :math:`\pm2\sigma'`  so that the variance after the cut is :math:`v`
-=====================  ======================  ==============================================
+* ``normal``: the untruncated :math:`N(0, v)`, i.e. :math:`\sigma = \sqrt{v}`;
+* ``uniform``: :math:`U(-b, b)` with :math:`b = \sqrt{3v}`;
+* ``truncated_normal``: :math:`N(0, \sigma'^2)` cut at :math:`\pm 2\sigma'` with
+  :math:`\sigma' = \sqrt{v}/0.87962566103423978`, so that the variance after the cut is
+  :math:`v` (Keras' convention).
 
 All sampling goes through a :class:`numpy.random.Generator` passed as the keyword-only
 ``rng`` (SPEC 7); nothing here reads or advances the global ``np.random`` state. Draws use
 the generator's native ``float32``/``float64`` support and are scaled in place, so an
 initializer costs about as much as the bare NumPy call that draws the same numbers.
 
-With ``dtype=np.float64`` the uniform, normal, truncated-normal and orthogonal samplers draw
-exactly the numbers Keras 3's NumPy backend draws from the same generator state (same stream
-order, same scale arithmetic, same rejection order); ``tests/test_keras_conformance.py``
-checks this bit for bit.
+With ``dtype=np.float64`` the uniform, normal and truncated-normal samplers return exactly the
+numbers Keras 3's NumPy backend returns for the same generator state (same stream order, same
+scale arithmetic, same rejection order); ``tests/test_keras_conformance.py`` checks this bit
+for bit. :func:`orthogonal` uses Keras' draws and sign convention too, but Keras factors in
+float32, so the two agree to float32 rounding only.
 """
 
 from __future__ import annotations
@@ -228,15 +227,15 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
     Notes
     -----
-    ======================================  ==========================================
-    nonlinearity                            gain
-    ======================================  ==========================================
-    linear, conv*, conv_transpose*, sigmoid  :math:`1`
-    tanh                                    :math:`5/3`
-    relu                                    :math:`\sqrt{2}`
-    leaky_relu                              :math:`\sqrt{2/(1+a^2)}`, :math:`a` = slope
-    selu                                    :math:`3/4`
-    ======================================  ==========================================
+    ==========================================  ===========================================
+    nonlinearity                                gain
+    ==========================================  ===========================================
+    linear, conv*, conv_transpose*, sigmoid     :math:`1`
+    tanh                                        :math:`5/3`
+    relu                                        :math:`\sqrt{2}`
+    leaky_relu                                  :math:`\sqrt{2/(1+a^2)}`, :math:`a` = slope
+    selu                                        :math:`3/4`
+    ==========================================  ===========================================
 
     The weight standard deviation is then :math:`\text{gain}/\sqrt{\text{fan}}`. Chapter:
     book/frameworks.md.
