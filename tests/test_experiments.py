@@ -6,12 +6,23 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from threadpoolctl import threadpool_limits
 
 from course_lib import experiments as ex
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    """These tests multiply small matrices: BLAS threads only add contention (5x slower on a
+    busy 2-core machine), and the results do not depend on the thread count."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
 
 FloatArray = npt.NDArray[np.float64]
 

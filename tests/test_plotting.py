@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
+from threadpoolctl import threadpool_limits
 
 from course_lib import experiments, network, plotting, training
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    """These tests multiply small matrices: BLAS threads only add contention (5x slower on a
+    busy 2-core machine), and the results do not depend on the thread count."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _visible_axes(fig: Figure) -> list:  # type: ignore[type-arg]
