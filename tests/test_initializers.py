@@ -467,6 +467,22 @@ def test_same_seed_same_array_different_seed_different(name: str) -> None:
     assert not np.array_equal(first, second)
 
 
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng: ci.normal((30, 20), 0.5, rng=rng),
+        lambda rng: ci.uniform((30, 20), 0.5, rng=rng),
+        lambda rng: truncated_normal((30, 20), 0.5, rng=rng),
+        lambda rng: variance_scaling((30, 20), scale=2.0, mode="fan_out", rng=rng),
+        lambda rng: np.concatenate([a.ravel() for a in torch_linear_default(30, 20, rng=rng)]),
+    ],
+    ids=["normal", "uniform", "truncated_normal", "variance_scaling", "torch_linear_default"],
+)
+def test_explicit_samplers_are_reproducible(draw: Callable[[Any], npt.NDArray[Any]]) -> None:
+    np.testing.assert_array_equal(draw(np.random.default_rng(3)), draw(np.random.default_rng(3)))
+    assert not np.array_equal(draw(np.random.default_rng(3)), draw(np.random.default_rng(4)))
+
+
 def test_legacy_random_state_is_refused() -> None:
     with pytest.raises(TypeError, match="RandomState"):
         ci.he_normal(DENSE, rng=np.random.RandomState(0))  # type: ignore[call-overload]
@@ -511,6 +527,9 @@ def test_global_numpy_random_state_is_untouched_and_unused(monkeypatch: pytest.M
     for fn in LEGACY:
         if hasattr(np.random, fn):
             monkeypatch.setattr(np.random, fn, boom)
+    # the trap works: a sampler that used the global API would fail here
+    with pytest.raises(AssertionError, match=r"global np\.random"):
+        np.random.normal(size=3)  # noqa: NPY002
     _call_everything(np.random.default_rng(0))
     _call_everything(7)
     monkeypatch.undo()
