@@ -17,7 +17,9 @@ How a grade is made
 2. A static (``ast``) scan names cheats: importing ``course_lib``, touching ``sys.modules`` /
    ``builtins`` / ``importlib`` / ``__import__``, assigning to NumPy attributes (``np.var = ...``),
    ``setattr`` on NumPy, defining an ``ndarray`` subclass, ``exec``/``eval``, ``globals()``
-   writes, rebinding names the test cells use. A finding fails the functions it can affect:
+   writes, rebinding names the test cells use, starting other processes (``subprocess``,
+   ``os.system``...: a new interpreter could import ``course_lib``), ``runpy``, ``inspect``,
+   ``gc``. A finding fails the functions it can affect:
    the function it sits in (or the graded functions that call the helper it sits in), the
    functions of its cell, or all functions for a global patch or a cell without a graded
    function.
@@ -26,6 +28,17 @@ How a grade is made
 4. The returned plain arrays are judged here with pristine NumPy (:mod:`.specs`,
    :mod:`.stats`). The verdict records the seeds, the tolerances, the versions and the timings,
    so the grade can be re-derived with ``--base-seed``.
+
+Limits
+------
+The sandbox is a process with resource limits, not a security boundary: the child runs as the
+grading user, can read files that user can read and could, with obfuscation the static scan
+misses, reach the network or start processes. It cannot change a verdict that is computed here
+from the bytes it returned, but it could in principle compute its answers with another
+program. An instructor who grades untrusted submissions at scale should run the runner (or the
+batch command) inside a container or VM without network and without the course's sources
+mounted, e.g. ``docker run --network none -v $PWD/submitted:/sub:ro IMAGE python -I -m
+course_lib.grading.runner /sub/... --json``; the verdicts are plain JSON and merge anywhere.
 """
 
 from __future__ import annotations
@@ -178,7 +191,19 @@ _FORBIDDEN_MODULES = {
     "gc": "uses gc (reaches into other objects of the interpreter)",
     "inspect": "uses inspect (reaches into the grader's frames)",
     "unittest": "uses unittest.mock (patching)",
+    "subprocess": "starts other processes (subprocess), where course_lib is importable",
+    "multiprocessing": "starts other processes (multiprocessing)",
+    "concurrent": "starts other processes or threads (concurrent.futures)",
+    "pty": "starts other processes (pty)",
+    "runpy": "runs other Python files (runpy)",
+    "imp": "uses the import machinery (imp)",
+    "pkgutil": "uses the import machinery (pkgutil)",
+    "zipimport": "uses the import machinery (zipimport)",
+    "marshal": "loads code objects (marshal)",
 }
+_SPAWN = {"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve",
+          "execl", "execle", "execlp", "execlpe", "execvp", "execvpe", "spawnl", "spawnle",
+          "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe"}
 
 
 def _free_names(sources: Iterable[str]) -> set[str]:
@@ -377,6 +402,10 @@ class _Scanner(ast.NodeVisitor):
                 self.add(node, "sys", f"{fn}() on {_dotted(node.args[0])}", True)
             elif root in self.protected:
                 self.add(node, "rebind", f"{fn}() on {root!r}, a name the test cells use", True)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _SPAWN \
+                and _root_name(node.func) in {"os", "posix", "_posixsubprocess"}:
+            self.add(node, "process", f"starts another process ({fn}), where course_lib is"
+                     " importable")
         if fn in {"globals", "vars"}:
             self.add(node, "globals", f"uses {fn}() (can rebind names the tests use)", True)
         self.generic_visit(node)

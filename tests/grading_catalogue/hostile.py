@@ -122,6 +122,23 @@ def he_normal(shape, *, rng):
 ''', ("importlib",), all_fail=True),
 ]
 
+CHEATS += [
+    Case("computes the reference in a subprocess", "he_normal", '''
+import subprocess, sys, json
+
+def he_normal(shape, *, rng):
+    code = "import course_lib, numpy, sys; ..."
+    subprocess.run([sys.executable, "-c", code], check=False)
+    return rng.normal(0.0, 1.0, size=shape)
+''', ("starts other processes (subprocess)",), all_fail=True),
+    Case("os.system", "he_normal", '''
+import os
+def he_normal(shape, *, rng):
+    os.system("python -c 'import course_lib'")
+    return rng.normal(0.0, 1.0, size=shape)
+''', ("starts another process (os.system)",)),
+]
+
 BROKEN: list[Case] = [
     Case("syntax error", "he_uniform", '''
 def he_uniform(shape, *, rng)
