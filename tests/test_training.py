@@ -179,3 +179,35 @@ def test_initializer_name_and_blas_threads_restored() -> None:
     h = _train(initializer="he_normal", activation="relu", epochs=1)
     assert h.label == "he_normal" and h.train_loss[-1] < h.train_loss[0]
     assert [(p["filepath"], p["num_threads"]) for p in threadpool_info()] == before
+
+
+def test_compare_initializers_is_paired() -> None:
+    Xtr, _Xte, ytr, _yte = digits()
+    runs = training.compare_initializers(
+        {"lecun": lecun, "zeros": zeros},
+        Xtr[:300],
+        ytr[:300],
+        [64, 16, 10],
+        rng=5,
+        n_replicates=2,
+        activation="tanh",
+        epochs=2,
+        lr=0.01,
+    )
+    assert list(runs) == ["lecun", "zeros"] and all(len(v) == 2 for v in runs.values())
+    assert runs["lecun"][0].label == "lecun"
+    # replicates differ; the same replicate of a different call is identical
+    assert runs["lecun"][0].train_loss[-1] != runs["lecun"][1].train_loss[-1]
+    again = training.train_mlp(
+        Xtr[:300],
+        ytr[:300],
+        [64, 16, 10],
+        initializer=lecun,
+        activation="tanh",
+        epochs=2,
+        lr=0.01,
+        rng=np.random.default_rng(np.random.default_rng(5).spawn(2)[1].bit_generator.seed_seq),
+    )
+    np.testing.assert_array_equal(again.train_loss, runs["lecun"][1].train_loss)
+    with pytest.raises(ValueError, match="distinct"):
+        training.compare_initializers([lecun, lecun], Xtr, ytr, [64, 10], rng=0, activation="tanh")
