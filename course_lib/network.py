@@ -405,6 +405,7 @@ class ForwardPass:
         The input batch ``X`` (not copied).
     preactivations, activations : list of ndarray
         One per layer (``X`` is not in ``activations``); empty lists when ``keep="stats"``.
+        For a linear layer the activation *is* the pre-activation array (no copy is made).
     output : ndarray
         The last layer's activation (always kept).
     activation, output_activation : str
