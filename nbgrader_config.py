@@ -78,3 +78,18 @@ c.LimitedKernelManager.cpu_limit_seconds = 900  # CPU seconds per kernel (restar
 c.ResilientExecute.max_output_chars = 20_000  # stream characters kept per cell
 c.LimitOutputChars.max_chars = 20_000
 # --- end of the batch block ------------------------------------------------------------------
+
+# --- Hidden tests without false integrity warnings (owner: notebooks; release.py) -------------
+# nbgrader keeps the checksum of each source test cell *with* its hidden tests, while students
+# receive the cell without them, so plain nbgrader reports every hidden test cell of every clean
+# submission as modified. RestoreHiddenTests (before RestoreCells/OverwriteCells) puts the hidden
+# region back into cells submitted exactly as released; a cell the student did edit is still
+# reported and restored by RestoreCells.
+from course_lib.grading.release import RestoreHiddenTests  # noqa: E402
+
+_sanitize = list(c.Autograde.sanitize_preprocessors)
+_names = [getattr(p, "__name__", str(p)).rsplit(".", 1)[-1] for p in _sanitize]
+_at = next(
+    (i for i, n in enumerate(_names) if n in {"RestoreCells", "OverwriteCells"}), len(_sanitize)
+)
+c.Autograde.sanitize_preprocessors = [*_sanitize[:_at], RestoreHiddenTests, *_sanitize[_at:]]

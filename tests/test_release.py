@@ -25,7 +25,12 @@ from conftest import ROOT
 
 from course_lib.grading.demo import solution_answers
 from course_lib.grading.feedback import HideHiddenTests, hide_hidden_regions
-from course_lib.grading.release import assignments, generate_release, release_differences
+from course_lib.grading.release import (
+    assignments,
+    generate_release,
+    release_differences,
+    released_source,
+)
 
 CONTRACT: dict[str, tuple[str, list[str]]] = {
     "ps1_variance": (
@@ -212,6 +217,19 @@ def test_solution_line_detection_would_see_a_leak() -> None:
         source_lines = {ln.strip() for c in source.cells for ln in c.source.splitlines()}
         flagged = _solution_lines(source) & source_lines
         assert len(flagged) >= 2 * len(CONTRACT[assignment][1]), (assignment, flagged)
+
+
+@pytest.mark.parametrize("assignment", sorted(CONTRACT))
+def test_released_source_is_what_nbgrader_releases(assignment: str) -> None:
+    """RestoreHiddenTests recognises an untouched hidden test cell by this rule."""
+    source = _cells_by_id(_load(_source_path(assignment)))
+    release = _cells_by_id(_load(_release_path(assignment)))
+    hidden = [gid for gid, c in source.items() if "BEGIN HIDDEN TESTS" in c.source]
+    assert len(hidden) == len(CONTRACT[assignment][1])
+    for gid in hidden:
+        released = released_source(source[gid].source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        assert released == release[gid].source
+        assert released != source[gid].source
 
 
 # --- The public tests, run in-process on the reference and on wrong answers --------------------

@@ -145,7 +145,8 @@ def make_course(course: Path, assignments: Sequence[str], root: Path = ROOT) -> 
     )
     for assignment in assignments:
         shutil.copytree(root / "solutions" / assignment, course / "solutions" / assignment)
-        run_nbgrader(course, ["generate_assignment", assignment, "--force"])
+    # One nbgrader process releases them all (the id is a glob over the source folders).
+    run_nbgrader(course, ["generate_assignment", "*", "--force"])
     return course
 
 

@@ -10,6 +10,15 @@ release into a scratch folder and compare it with the committed ``exercises/`` b
 
 Run ``python -m course_lib.grading.release`` (or ``make exercises``); ``--check`` regenerates
 into a scratch folder and only reports whether ``exercises/`` is in sync (exit status 1 if not).
+
+:class:`RestoreHiddenTests` is the other half of the release: an autograde sanitising
+preprocessor (configured in ``nbgrader_config.py``) that puts the hidden region back into a test
+cell that arrives exactly as released. Plain nbgrader 0.9.6 records the checksum of the *source*
+test cell (hidden tests included) in the gradebook, but the student received the cell without
+them, so every hidden test cell of every clean submission is reported as tampered with
+("Attribute 'checksum' for cell test_..._hidden has changed!"), which drowns real integrity
+warnings. After this preprocessor only a cell the student really edited is reported (and
+nbgrader still restores it).
 """
 
 from __future__ import annotations
@@ -23,9 +32,14 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Unicode
 
 __all__ = [
     "ROOT",
+    "RestoreHiddenTests",
     "assignments",
     "generate_release",
     "nbgrader_command",
@@ -149,6 +163,63 @@ def release_differences(a: Path, b: Path) -> list[str]:
 
     walk(filecmp.dircmp(a, b, ignore=[".ipynb_checkpoints", "__pycache__"]), "")
     return sorted(differences)
+
+
+def released_source(source: str, begin: str, end: str) -> str:
+    """``source`` as ``nbgrader generate_assignment`` releases it: hidden regions removed.
+
+    Same rule as nbgrader's ``ClearHiddenTests``: the delimiter lines and everything between
+    them go, nothing replaces them.
+    """
+    kept: list[str] = []
+    inside = False
+    for line in source.split("\n"):
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+class RestoreHiddenTests(NbGraderPreprocessor):  # type: ignore[misc]
+    """Put the hidden tests back into test cells submitted exactly as released.
+
+    Runs while autograding, before ``OverwriteCells`` (or the batch helper's ``RestoreCells``):
+    for every locked cell of the submission whose source equals the released form of its
+    source cell (hidden regions removed, trailing whitespace ignored), the source cell's text
+    is put back. ``OverwriteCells`` then finds the checksum it expects and stays silent; any
+    other difference is left for it to report and repair.
+    """
+
+    begin_test_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end_test_delimeter = Unicode("END HIDDEN TESTS").tag(config=True)
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        """Restore the hidden regions of untouched test cells from the gradebook."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                source_nb = gb.find_notebook(info["notebook"], info["assignment"])
+            except MissingEntry:
+                return nb, resources
+            sources = {c.name: c for c in source_nb.source_cells}
+            for cell in nb.cells:
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+                src = sources.get(grade_id)
+                if src is None or not src.locked or src.cell_type != cell.cell_type:
+                    continue
+                if self.begin_test_delimeter not in src.source:
+                    continue
+                released = released_source(
+                    src.source, self.begin_test_delimeter, self.end_test_delimeter
+                )
+                if cell.source.rstrip() == released.rstrip():
+                    cell.source = src.source
+        return nb, resources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
