@@ -160,11 +160,17 @@ def test_check_hidden_finds_the_notebook_in_the_cwd(tmp_path: Path) -> None:
     proc = _run_python("""
         from course_lib.grading import check_hidden
         check_hidden("he_normal")
+        import course_lib.grading.hidden as hidden
+        (verdicts,) = hidden._CACHE.values()   # one runner process graded the whole notebook
+        print("CACHED", sorted(verdicts))
+        import sys
+        sys.executable = "/nonexistent/python"  # a new runner process would fail now
         try:
             check_hidden("he_uniform")
         except AssertionError as exc:
             print("ASSERTION", exc)
     """, tmp_path)
+    assert "CACHED ['compute_fans', 'he_normal', 'he_uniform', 'lecun_normal'" in proc.stdout
     assert proc.returncode == 0, proc.stderr
     assert "he_normal: all" in proc.stdout
     assert "ASSERTION he_uniform: FAILED" in proc.stdout

@@ -15,10 +15,11 @@ could have patched NumPy or this package). It
    kernel in the submission's directory, where the submitted ``.ipynb`` lies; verified with
    nbgrader 0.9.6), else the only ``.ipynb`` there that defines the function; if none is found
    it falls back to the kernel's executed-cell history ``In`` (minus test cells);
-3. runs ``python -I -m course_lib.grading.runner NOTEBOOK --assignment A --function F --json`` in
-   a subprocess (which in turn runs the student's code in a sandboxed child and judges the
-   returned arrays with pristine NumPy) and raises ``AssertionError(message)`` if the verdict
-   fails; on success it prints a one-line summary.
+3. runs ``python -I -m course_lib.grading.runner NOTEBOOK --assignment A --json`` in a
+   subprocess (which in turn runs the student's code in a sandboxed child and judges the
+   returned arrays with pristine NumPy), once per notebook: the verdicts of the other functions
+   are kept for the next hidden cells; it raises ``AssertionError(message)`` if the verdict of
+   ``function_name`` fails and prints a one-line summary when it passes.
 
 What an in-kernel check cannot stop: code in an answer cell runs in the grading kernel before
 this cell, so it can replace ``check_hidden`` itself (``course_lib.grading.check_hidden = ...``),
@@ -31,6 +32,7 @@ command), ideally in a container without network.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -44,6 +46,16 @@ __all__ = ["check_hidden", "find_notebook"]
 
 TIMEOUT = 600.0
 """Wall-clock limit of one hidden check (the runner has its own per-call limits)."""
+
+_CACHE: dict[tuple[str, str], dict[str, Any]] = {}
+"""``(sha256 of the notebook, assignment) -> {function: verdict}``.
+
+The first hidden cell of a notebook grades every function of the assignment in one runner
+process; the next hidden cells of the same (unchanged) notebook read their verdict from here, so
+``nbgrader autograde`` pays for one sandbox per notebook, not one per function. (Filling this
+dict from an answer cell is no easier than replacing ``check_hidden`` itself; see the module
+docstring for what an in-kernel check cannot stop.)
+"""
 
 
 def check_hidden(function_name: str, *, notebook: str | os.PathLike[str] | None = None,
@@ -66,10 +78,12 @@ def check_hidden(function_name: str, *, notebook: str | os.PathLike[str] | None 
     ValueError
         For an unknown function or assignment.
     """
+    cache = _CACHE  # verdicts of this kernel's earlier hidden cells (plain data)
     for name in [m for m in sys.modules if m == "course_lib.grading"
                  or m.startswith("course_lib.grading.")]:
         del sys.modules[name]
     fresh = importlib.import_module("course_lib.grading.hidden")
+    setattr(fresh, "_CACHE", cache)  # noqa: B010 - a module attribute mypy cannot see
     fresh._check_hidden(function_name, notebook, assignment)
 
 
@@ -139,7 +153,11 @@ def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
         if path is None:
             raise AssertionError(f"{function_name}: the grader could not find the submitted"
                                  " notebook (set COURSE_GRADING_NOTEBOOK or pass notebook=...).")
-        verdict = _run_runner(path, a, function_name)
+        key = (hashlib.sha256(path.read_bytes()).hexdigest(), a)
+        if function_name not in _CACHE.get(key, {}):
+            _CACHE[key] = _run_runner(path, a, None)
+        verdict = _CACHE[key].get(function_name) or _run_runner(path, a, function_name)[
+            function_name]
     if not verdict.get("passed"):
         raise AssertionError(str(verdict.get("message", f"{function_name} failed")))
     n = len(verdict.get("checks", []))
@@ -147,18 +165,21 @@ def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
           f" {verdict.get('seeds', [])[:3]}...).")
 
 
-def _run_runner(path: Path, assignment: str, function_name: str) -> dict[str, Any]:
+def _run_runner(path: Path, assignment: str, function_name: str | None) -> dict[str, Any]:
+    """Verdicts ``{function: verdict dict}`` of one runner process (all functions if None)."""
     cmd = [sys.executable, "-I", "-m", "course_lib.grading.runner", str(path.resolve()),
-           "--assignment", assignment, "--function", function_name, "--json"]
+           "--assignment", assignment, "--json"]
+    if function_name is not None:
+        cmd += ["--function", function_name]
+    what = function_name or assignment
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, check=False,
                               cwd=tempfile.gettempdir())
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"{function_name}: grading timed out after {TIMEOUT:g} s") from None
+        raise AssertionError(f"{what}: grading timed out after {TIMEOUT:g} s") from None
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        raise AssertionError(f"{function_name}: the grader failed (exit {proc.returncode}):"
+        raise AssertionError(f"{what}: the grader failed (exit {proc.returncode}):"
                              f" {proc.stderr.strip()[-1500:]}")
-    data = json.loads(lines[-1])
-    verdict: dict[str, Any] = data["functions"][function_name]
-    return verdict
+    verdicts: dict[str, Any] = json.loads(lines[-1])["functions"]
+    return verdicts
