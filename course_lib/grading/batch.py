@@ -34,23 +34,31 @@ import argparse
 import concurrent.futures as cf
 import hashlib
 import json
+import multiprocessing
 import os
 import select
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 __all__ = [
     "BatchSettings",
+    "Job",
     "SubmissionResult",
+    "execute_cells",
+    "execute_job",
+    "format_table",
     "grade_assignment",
     "main",
+    "prepare",
+    "save_submission",
+    "shared_gradebook",
 ]
 
 BATCH_VERSION = "batch-1"
@@ -83,7 +91,8 @@ class Cap(io.TextIOBase):
         return True
     def write(self, s):
         s = str(s)
-        self.chunks.append((self.name, s))
+        if s:
+            self.chunks.append((self.name, s))
         return len(s)
     def flush(self):
         pass
@@ -131,6 +140,8 @@ out.write(json.dumps({"replayed": True}) + "\n")
 for index, src in spec["run"]:
     outputs = run(src)
     out.write(json.dumps({"index": index, "outputs": outputs}) + "\n")
+out.flush()
+os._exit(0)
 """
 
 
@@ -147,18 +158,6 @@ class BatchSettings:
 
 
 @dataclass
-class NotebookResult:
-    """One executed (or missing) notebook of a submission, before its grades are saved."""
-
-    name: str
-    nb: Any = None
-    resources: dict[str, Any] = field(default_factory=dict)
-    reasons: list[str] = field(default_factory=list)
-    verdicts: dict[str, Any] = field(default_factory=dict)
-    missing: bool = False
-
-
-@dataclass
 class SubmissionResult:
     """What the instructor sees for one student: score, maximum and the readable reasons."""
 
@@ -169,7 +168,6 @@ class SubmissionResult:
     seconds: float = 0.0
     skipped: bool = False
     error: str | None = None
-    notebooks: list[NotebookResult] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- course set-up
@@ -213,7 +211,6 @@ class Course:
             record_directory=os.path.join(self.root, execute.record_directory),
             max_restarts=int(execute.max_restarts),
         )
-        self.lock = threading.Lock()  # one writer/reader of the SQLite gradebook at a time
 
     def path(self, step: str, student: str, assignment: str) -> str:
         return str(self.coursedir.format_path(step, student, assignment))
@@ -234,7 +231,7 @@ class Course:
     def notebooks(self, assignment: str) -> list[str]:
         from nbgrader.api import Gradebook
 
-        with self.lock, Gradebook(self.db_url, self.coursedir.course_id) as gb:
+        with Gradebook(self.db_url, self.coursedir.course_id) as gb:
             return sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
 
 
@@ -485,67 +482,158 @@ def _postprocessors() -> list[type]:
     ]
 
 
-def _copy_files(course: Course, assignment: str, student: str) -> None:
+class _Borrowed:
+    """A handle on the shared gradebook that nbgrader's preprocessors may open and close."""
+
+    def __init__(self, gb: Any) -> None:
+        self._gb = gb
+
+    def __enter__(self) -> Any:
+        return self._gb
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "db":
+            return _DeferredCommit(self._gb.db)
+        return getattr(self._gb, name)
+
+
+class _DeferredCommit:
+    """A session whose ``commit`` waits for the end of the submission (one commit, not 20)."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def commit(self) -> None:
+        self._session.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+
+@contextmanager
+def shared_gradebook(db_url: str, course_id: str) -> Iterator[Any]:
+    """One gradebook connection for the whole run, lent to nbgrader's own preprocessors.
+
+    ``OverwriteCells``, ``SaveAutoGrades`` and ``AssignLatePenalties`` each open (and set up)
+    a new ``Gradebook`` per notebook and commit after every cell, which costs more than grading
+    it; while this context is active, the ones in this process get the shared connection, and
+    their commits are deferred to the caller's ``gb.db.commit()`` (one per submission, so a
+    submission's grades land all together or not at all).
+    """
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import latesubmissions, overwritecells, saveautogrades
+
+    modules = (latesubmissions, overwritecells, saveautogrades)
+    gb = Gradebook(db_url, course_id)
+    saved = [m.Gradebook for m in modules]
+    for m in modules:
+        setattr(m, "Gradebook", lambda *args, **kw: _Borrowed(gb))  # noqa: B010
+    try:
+        yield gb
+    finally:
+        for m, original in zip(modules, saved, strict=True):
+            setattr(m, "Gradebook", original)  # noqa: B010
+        gb.close()
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker process needs to execute and judge one sanitised submission."""
+
+    assignment: str
+    student: str
+    submitted: str
+    autograded: str
+    source: str
+    ignore: tuple[str, ...]
+    settings: BatchSettings
+    notebooks: tuple[tuple[str, dict[str, Any] | None, tuple[str, ...]], ...]
+
+
+def _copy_files(job: Job) -> None:
     """Lay out autograded/<student>/<assignment> as nbgrader does (other files, then source)."""
     from nbgrader.utils import find_all_files
 
-    src = course.path(course.coursedir.submitted_directory, student, assignment)
-    dest = course.path(course.coursedir.autograded_directory, student, assignment)
-    shutil.rmtree(dest, ignore_errors=True)
-    os.makedirs(dest, exist_ok=True)
-    ignore = [*course.coursedir.ignore, "*.ipynb"]
-    source = course.path(course.coursedir.source_directory, ".", assignment)
-    for base in (src, source):
+    shutil.rmtree(job.autograded, ignore_errors=True)
+    os.makedirs(job.autograded, exist_ok=True)
+    ignore = [*job.ignore, "*.ipynb"]
+    for base in (job.submitted, job.source):
+        if not os.path.isdir(base):
+            continue
         for filename in find_all_files(base, ignore):
-            target = os.path.join(dest, os.path.relpath(filename, base))
+            target = os.path.join(job.autograded, os.path.relpath(filename, base))
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy(filename, target)
 
 
-def prepare_and_execute(
+def prepare(
     course: Course, assignment: str, student: str, notebooks: Sequence[str]
-) -> SubmissionResult:
-    """Everything but the gradebook write: sanitise, execute, judge (runs in a worker thread)."""
+) -> Job:
+    """Read and sanitise a submission with nbgrader's own preprocessors (worker process)."""
+    from course_lib.grading.nbgrader_ext import read_submission
+
+    submitted = course.path(course.coursedir.submitted_directory, student, assignment)
+    items: list[tuple[str, dict[str, Any] | None, tuple[str, ...]]] = []
+    for name in notebooks:
+        path = os.path.join(submitted, f"{name}.ipynb")
+        if not os.path.exists(path):
+            items.append((name, None, (f"{name}.ipynb was not submitted",)))
+            continue
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8", errors="replace")
+        nb, reason = read_submission(text)
+        resources = _resources(course, assignment, student, name)
+        nb, _ = _run_preprocessors(course, _sanitizers(), nb, resources)
+        items.append((name, json.loads(json.dumps(nb)), (reason,) if reason else ()))
+    return Job(
+        assignment=assignment,
+        student=student,
+        submitted=submitted,
+        autograded=course.path(course.coursedir.autograded_directory, student, assignment),
+        source=course.path(course.coursedir.source_directory, ".", assignment),
+        ignore=tuple(course.coursedir.ignore),
+        settings=course.settings,
+        notebooks=tuple(items),
+    )
+
+
+def execute_job(job: Job) -> list[tuple[str, dict[str, Any] | None, list[str], dict[str, Any]]]:
+    """Execute and judge one sanitised submission (in a worker process).
+
+    The student's code runs only in the resource-limited children of :func:`execute_cells`
+    and of the runner's sandbox; this process merely collects their outputs.
+    """
     from course_lib.grading.nbgrader_ext import (
         _nbf,
         integrity_outputs,
         judge_notebook,
         plan_hidden,
-        read_submission,
         test_cell_function,
     )
 
-    t0 = time.perf_counter()
-    result = SubmissionResult(student)
-    _copy_files(course, assignment, student)
-    cwd = course.path(course.coursedir.autograded_directory, student, assignment)
-    for name in notebooks:
-        nbres = NotebookResult(name)
-        result.notebooks.append(nbres)
-        path = os.path.join(
-            course.path(course.coursedir.submitted_directory, student, assignment), f"{name}.ipynb"
-        )
-        if not os.path.exists(path):
-            nbres.missing = True
-            nbres.reasons.append(f"{name}.ipynb was not submitted")
+    _copy_files(job)
+    out: list[tuple[str, dict[str, Any] | None, list[str], dict[str, Any]]] = []
+    for name, nb_json, why in job.notebooks:
+        reasons = list(why)
+        if nb_json is None:
+            out.append((name, None, reasons, {}))
             continue
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8", errors="replace")
-        nb, reason = read_submission(text)
-        if reason:
-            nbres.reasons.append(reason)
-        resources = _resources(course, assignment, student, name)
-        with course.lock:
-            nb, resources = _run_preprocessors(course, _sanitizers(), nb, resources)
+        nb = _nbf.from_dict(nb_json)
         hidden = plan_hidden(nb)
-        judgements = judge_notebook(nb, assignment, sorted(set(hidden.values())), name)
+        judgements = judge_notebook(nb, job.assignment, sorted(set(hidden.values())), name)
         cells = [
             (i, c.source)
             for i, c in enumerate(nb.cells)
             if c.cell_type == "code" and i not in hidden
         ]
-        outputs, why = execute_cells(cells, cwd, course.settings)
-        nbres.reasons.extend(why)
+        outputs, died = execute_cells(cells, job.autograded, job.settings)
+        reasons.extend(died)
         functions = sorted(judgements)
         count = 0
         for i, cell in enumerate(nb.cells):
@@ -561,78 +649,106 @@ def prepare_and_execute(
             fname = test_cell_function(meta.get("grade_id", ""), functions)
             if meta.get("grade") and fname is not None and judgements[fname].integrity:
                 cell.outputs = integrity_outputs(judgements[fname])
-        for i, cell in enumerate(nb.cells):
-            for out in cell.get("outputs", []) if i not in hidden else []:
-                if out.get("output_type") == "error" and out.get("ename") not in (
+            for o in cell.outputs:
+                if o.get("output_type") == "error" and o.get("ename") not in (
                     "KernelDied",
                     "CellTimeoutError",
                 ):
-                    where = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i}"
-                    nbres.reasons.append(f"{where}: {out.ename}: {str(out.evalue)[:120]}")
+                    where = meta.get("grade_id") or f"cell {i}"
+                    reasons.append(f"{where}: {o.ename}: {str(o.evalue)[:120]}")
         for f, j in judgements.items():
             if not j.passed:
-                nbres.reasons.append(f"{f}: {j.message.splitlines()[0][:160] if j.message else ''}")
-        nbres.verdicts = {k: v.record for k, v in judgements.items()}
-        nbres.nb, nbres.resources = nb, resources
-    result.seconds = time.perf_counter() - t0
-    return result
+                first = j.message.splitlines()[0] if j.message else ""
+                reasons.append(f"hidden {f}: {first[:160]}")
+        verdicts = {k: v.record for k, v in judgements.items()}
+        out.append((name, json.loads(json.dumps(nb)), reasons, verdicts))
+    return out
 
 
-def save_submission(course: Course, assignment: str, result: SubmissionResult, digest: str) -> None:
-    """Write one graded submission: gradebook (committed), autograded notebook, record, marker."""
-    from nbgrader.api import Gradebook
+_WORKER: dict[str, Any] = {}
 
+
+def _init_worker(course_root: str) -> None:
+    """Worker process set-up: the course and a read-only gradebook connection, once."""
+    course = Course(course_root)
+    ctx = shared_gradebook(course.db_url, course.coursedir.course_id)
+    gb = ctx.__enter__()  # kept open for the life of the worker process
+    _WORKER.update(course=course, ctx=ctx, gb=gb)
+
+
+def _work(
+    assignment: str, student: str, notebooks: tuple[str, ...]
+) -> list[tuple[str, dict[str, Any] | None, list[str], dict[str, Any]]]:
+    """Sanitise (read-only gradebook), execute and judge one submission in a worker process."""
+    try:
+        job = prepare(_WORKER["course"], assignment, student, notebooks)
+    finally:
+        # End the read transaction: an open one would block the main process's commits.
+        _WORKER["gb"].db.rollback()
+    return execute_job(job)
+
+
+def save_submission(
+    course: Course,
+    gb: Any,
+    assignment: str,
+    student: str,
+    executed: Sequence[tuple[str, dict[str, Any] | None, list[str], dict[str, Any]]],
+    digest: str,
+) -> SubmissionResult:
+    """Write one graded submission: gradebook (committed), autograded notebook, record, marker.
+
+    Runs in the main process with the shared gradebook (see :func:`shared_gradebook`).
+    """
     from course_lib.grading.nbgrader_ext import _nbf, write_record
 
-    student = result.student
+    result = SubmissionResult(student)
     dest = course.path(course.coursedir.autograded_directory, student, assignment)
     src = course.path(course.coursedir.submitted_directory, student, assignment)
-    with course.lock:
-        timestamp = course.coursedir.get_existing_timestamp(src)
-        with Gradebook(course.db_url, course.coursedir.course_id) as gb:
-            gb.update_or_create_student(student)
-            if timestamp:
-                gb.update_or_create_submission(assignment, student, timestamp=timestamp)
-            else:
-                gb.update_or_create_submission(assignment, student)
-            for nbres in result.notebooks:
-                if nbres.missing:
-                    sub = gb.find_submission_notebook(nbres.name, assignment, student)
-                    for grade in sub.grades:
-                        grade.auto_score = 0
-                        grade.needs_manual_grade = False
-                    gb.db.commit()
-        for nbres in result.notebooks:
-            if nbres.missing:
-                continue
-            nb, _ = _run_preprocessors(course, _postprocessors(), nbres.nb, nbres.resources)
-            with open(os.path.join(dest, f"{nbres.name}.ipynb"), "w", encoding="utf-8") as fh:
+    timestamp = course.coursedir.get_existing_timestamp(src)
+    gb.update_or_create_student(student)
+    if timestamp:
+        gb.update_or_create_submission(assignment, student, timestamp=timestamp)
+    else:
+        gb.update_or_create_submission(assignment, student)
+    for name, nb_json, reasons, verdicts in executed:
+        result.reasons.extend(reasons)
+        if nb_json is None:
+            sub = gb.find_submission_notebook(name, assignment, student)
+            for grade in sub.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+            gb.db.commit()
+        else:
+            resources = _resources(course, assignment, student, name)
+            nb = _nbf.from_dict(nb_json)
+            nb, _ = _run_preprocessors(course, _postprocessors(), nb, resources)
+            os.makedirs(dest, exist_ok=True)
+            with open(os.path.join(dest, f"{name}.ipynb"), "w", encoding="utf-8") as fh:
                 _nbf.write(nb, fh)
-        with Gradebook(course.db_url, course.coursedir.course_id) as gb:
-            sub = gb.find_submission(assignment, student)
-            result.score, result.max_score = float(sub.score), float(sub.max_score)
-    for nbres in result.notebooks:
-        result.reasons.extend(nbres.reasons)
         write_record(
             course.settings.record_directory,
             assignment,
             student,
-            nbres.name,
+            name,
             {
                 "grader": f"course_lib.grading.batch ({BATCH_VERSION})",
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "digest": digest,
-                "reasons": nbres.reasons,
-                "verdicts": nbres.verdicts,
+                "reasons": reasons,
+                "verdicts": verdicts,
                 "settings": course.settings.__dict__,
             },
         )
+    gb.db.flush()
+    sub = gb.find_submission(assignment, student)
+    result.score, result.max_score = float(sub.score), float(sub.max_score)
+    gb.db.commit()  # the submission's grades, all at once; no transaction stays open
     marker = _marker(course, assignment, student)
     with open(marker + ".tmp", "w", encoding="utf-8") as fh:
-        json.dump(
-            {"digest": digest, "score": result.score, "max_score": result.max_score}, fh
-        )
+        json.dump({"digest": digest, "score": result.score, "max_score": result.max_score}, fh)
     os.replace(marker + ".tmp", marker)
+    return result
 
 
 # --------------------------------------------------------------------------- the class
@@ -723,18 +839,25 @@ def grade_assignment(
         else:
             pending.append((s, digest))
     bar = Progress(len(pending), progress)
-    with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {
-            pool.submit(prepare_and_execute, course, assignment, s, notebooks): (s, d)
-            for s, d in pending
-        }
+    ctx = multiprocessing.get_context("spawn")  # workers never inherit the gradebook connection
+    with (
+        shared_gradebook(course.db_url, course.coursedir.course_id) as gb,
+        cf.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(course.root,)
+        ) as pool,
+    ):
+        futures: dict[cf.Future[Any], tuple[str, str, float]] = {}
+        for s, digest in pending:
+            fut = pool.submit(_work, assignment, s, tuple(notebooks))
+            futures[fut] = (s, digest, time.monotonic())
         for fut in cf.as_completed(futures):
-            s, digest = futures[fut]
+            s, digest, t0 = futures[fut]
             try:
-                res = fut.result()
-                save_submission(course, assignment, res, digest)
+                res = save_submission(course, gb, assignment, s, fut.result(), digest)
             except Exception as exc:  # a grader failure on one submission never stops the rest
+                gb.db.rollback()
                 res = SubmissionResult(s, error=f"{type(exc).__name__}: {exc}")
+            res.seconds = time.monotonic() - t0
             results.append(res)
             if on_graded is not None:
                 on_graded(res)

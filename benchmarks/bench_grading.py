@@ -1,0 +1,107 @@
+"""Class-scale grading: sequential ``nbgrader autograde`` vs the parallel batch grader.
+
+Builds a scratch nbgrader course outside the repository from
+``solutions/ps2_initializers/initializers.ipynb`` with 50 submissions (half correct, half with
+one initializer off by a factor), grades one copy with ``nbgrader autograde`` (one sequential
+batch, the shipped ``nbgrader_config.py``) and another copy with
+``python -m course_lib.grading.batch`` (all cores), checks that every grade is identical, and
+prints seconds per submission and the throughput ratio.
+
+Usage: ``python benchmarks/bench_grading.py [--n 50] [--jobs N] [--keep DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+import nbformat  # noqa: E402
+from hostile import cases, course  # noqa: E402
+
+SOURCE = REPO / "solutions" / cases.ASSIGNMENT / f"{cases.NOTEBOOK}.ipynb"
+
+
+def build(root: Path, n: int, source: Path) -> None:
+    course.make_course(root, cases.ASSIGNMENT, source, timeout=30)
+    rel = course.release(root, cases.ASSIGNMENT, cases.NOTEBOOK)
+    answers = cases.solution_answers(nbformat.read(source, as_version=4))
+    for i in range(n):
+        if i % 2 == 0:
+            nb = cases.fill(rel, answers)
+        else:
+            nb, _ = cases.mutant(rel, answers, seed=i)
+        course.submit(root, f"s{i:03d}", cases.ASSIGNMENT, cases.NOTEBOOK, nb)
+
+
+def _child_cpu() -> float:
+    """CPU seconds (user + system) used so far by finished child processes."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def clone(src: Path, dest: Path) -> None:
+    shutil.copytree(src, dest)
+    cfg = dest / "nbgrader_config.py"
+    cfg.write_text(cfg.read_text().replace(repr(str(src)), repr(str(dest))))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--n", type=int, default=50, help="number of submissions")
+    p.add_argument("--jobs", type=int, default=None, help="batch grader's parallel jobs")
+    p.add_argument("--keep", default=None, help="build the courses here and keep them")
+    p.add_argument("--source", type=Path, default=SOURCE, help="the source (solution) notebook")
+    args = p.parse_args()
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_grading_"))
+    base.mkdir(parents=True, exist_ok=True)
+    seq, par = base / "sequential", base / "parallel"
+    shutil.rmtree(seq, ignore_errors=True)
+    shutil.rmtree(par, ignore_errors=True)
+    try:
+        build(seq, args.n, args.source)
+        clone(seq, par)
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), _child_cpu()
+        proc = course.run(seq, "autograde", cases.ASSIGNMENT, check=False)
+        t_seq, cpu_seq = time.perf_counter() - t0, _child_cpu() - c0
+        jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+        t0, c0 = time.perf_counter(), _child_cpu()
+        batch = subprocess.run(
+            [sys.executable, "-m", "course_lib.grading.batch", cases.ASSIGNMENT,
+             "--course", str(par), *jobs],
+            env=course.env(), capture_output=True, text=True, check=False,
+        )
+        t_par, cpu_par = time.perf_counter() - t0, _child_cpu() - c0
+        load1 = os.getloadavg()[0]
+        a, b = course.scores(seq, cases.ASSIGNMENT), course.scores(par, cases.ASSIGNMENT)
+        same = a == b and len(a) == args.n
+        full = sum(sum(v or 0 for v in s.values()) for s in a.values())
+        print(f"submissions: {args.n} ({(args.n + 1) // 2} correct, {args.n // 2} mutants); "
+              f"cores: {os.cpu_count()}; total points awarded: {full:g}")
+        print(f"load average (1 min) before/after: {load0:.1f} / {load1:.1f}")
+        for label, t, cpu, rc in [
+            ("nbgrader autograde (sequential)", t_seq, cpu_seq, proc.returncode),
+            ("course_lib.grading.batch       ", t_par, cpu_par, batch.returncode),
+        ]:
+            print(f"{label}: {t:7.1f} s wall {t / args.n:6.2f} s/submission; "
+                  f"{cpu:7.1f} CPU-s {cpu / args.n:5.2f} CPU-s/submission; exit {rc}")
+        print(f"throughput ratio (wall): {t_seq / t_par:.2f}x   CPU-time ratio: "
+              f"{cpu_seq / cpu_par:.2f}x   identical grades: {same}")
+        return 0 if same and proc.returncode == 0 and batch.returncode == 0 else 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

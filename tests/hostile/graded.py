@@ -1,0 +1,134 @@
+"""Grade every hostile case once per test session, both ways, and keep what happened.
+
+One scratch course with one submission per case (:mod:`.cases`) is copied twice:
+
+* ``sequential``: graded by ONE ``nbgrader autograde`` batch (the shipped nbgrader_config.py);
+* ``parallel``: graded by ``python -m course_lib.grading.batch``, which is SIGKILLed after a few
+  submissions (a crash), re-run to completion, then run a third time (nothing left to do).
+
+The tests in test_grading_hostile.py and test_grading_batch.py only read the result.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from . import cases, course
+
+KILL_AFTER = 5
+
+
+@dataclass
+class Graded:
+    seq: Path
+    par: Path
+    nbgrader: subprocess.CompletedProcess[str]
+    after_nbgrader: dict[str, dict[str, float | None]]
+    after_crash: dict[str, dict[str, float | None]]
+    graded_before_crash: int
+    rerun: subprocess.CompletedProcess[str]
+    again: subprocess.CompletedProcess[str]
+    scores_after_rerun: dict[str, dict[str, float | None]]
+    points: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+_CACHE: dict[str, Graded] = {}
+
+
+def _batch(root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "course_lib.grading.batch", cases.ASSIGNMENT, "--course", str(root),
+         *extra],
+        env=course.env(), capture_output=True, text=True, check=False,
+    )
+
+
+def _crashing_batch(root: Path) -> int:
+    """Start the batch grader and SIGKILL it (and its workers) after KILL_AFTER submissions."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "course_lib.grading.batch", cases.ASSIGNMENT, "--course", str(root)],
+        env=course.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )
+    assert proc.stderr is not None
+    done = 0
+    for line in proc.stderr:
+        m = re.search(r"\] (\d+)/\d+ ", line)
+        if m:
+            done = int(m.group(1))
+            if done >= KILL_AFTER:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    proc.wait()
+    return done
+
+
+def only_tests(scores: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: v for k, v in scores.items() if k.startswith("test_")}
+
+
+def graded(tmp_root: Path) -> Graded:
+    """Build, grade and crash-grade the hostile course once per process."""
+    if "g" in _CACHE:
+        return _CACHE["g"]
+    t: dict[str, float] = {}
+    source = course.REPO / "solutions" / cases.ASSIGNMENT / f"{cases.NOTEBOOK}.ipynb"
+    seq, par = tmp_root / "sequential", tmp_root / "parallel"
+    t0 = time.perf_counter()
+    course.make_course(seq, cases.ASSIGNMENT, source, timeout=10, memory_mb=1024)
+    release = course.release(seq, cases.ASSIGNMENT, cases.NOTEBOOK)
+    answers = cases.solution_answers(nbformat.read(source, as_version=4))
+    for case in cases.ALL:
+        course.submit(seq, case.name, cases.ASSIGNMENT, cases.NOTEBOOK,
+                      case.build(release, answers))
+    shutil.copytree(seq, par)
+    cfg = par / "nbgrader_config.py"
+    cfg.write_text(cfg.read_text().replace(repr(str(seq)), repr(str(par))))
+    t["setup"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    nbg = course.run(seq, "autograde", cases.ASSIGNMENT, check=False)
+    t["nbgrader"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    before = _crashing_batch(par)
+    after_crash = course.scores(par, cases.ASSIGNMENT)
+    rerun = _batch(par)
+    t["batch"] = time.perf_counter() - t0
+    scores_after_rerun = course.scores(par, cases.ASSIGNMENT)
+    t0 = time.perf_counter()
+    again = _batch(par)
+    t["batch_again"] = time.perf_counter() - t0
+    g = Graded(
+        seq=seq, par=par, nbgrader=nbg, after_nbgrader=course.scores(seq, cases.ASSIGNMENT),
+        after_crash=after_crash, graded_before_crash=before,
+        rerun=rerun, again=again, scores_after_rerun=scores_after_rerun,
+        points=course.max_points(seq, cases.ASSIGNMENT), seconds=t,
+    )
+    _CACHE["g"] = g
+    return g
+
+
+def autograded_text(root: Path, student: str) -> str:
+    """Everything the instructor sees in a student's autograded notebook (sources, outputs)."""
+    path = root / "autograded" / student / cases.ASSIGNMENT / f"{cases.NOTEBOOK}.ipynb"
+    nb: Any = nbformat.read(path, as_version=4)
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.source)
+        for out in cell.get("outputs", []):
+            parts.append(str(out.get("text", "")))
+            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
+    return "\n".join(parts)

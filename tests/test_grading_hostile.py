@@ -1,0 +1,66 @@
+"""Broken and hostile submissions: each loses exactly what it should, under nbgrader and batch.
+
+All cases are graded in ONE ``nbgrader autograde`` batch and one batch-grader run (see
+tests/hostile/graded.py); each test reads the score of one submission, cell by cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hostile import cases
+from hostile.graded import Graded, autograded_text, graded, only_tests
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def g(tmp_path_factory: pytest.TempPathFactory) -> Graded:
+    return graded(tmp_path_factory.mktemp("hostile"))
+
+
+def _check(g: Graded, case: cases.Case) -> None:
+    expected = cases.expected_scores(case, g.points)
+    assert g.nbgrader.returncode == 0, g.nbgrader.stderr[-3000:]
+    assert g.rerun.returncode == 0, g.rerun.stderr[-3000:]
+    nbgrader = only_tests(g.after_nbgrader[case.name])
+    batch = only_tests(g.scores_after_rerun[case.name])
+    assert nbgrader == expected, f"nbgrader autograde, {case.why}"
+    assert batch == expected, f"batch grader, {case.why}"
+    for root in (g.seq, g.par):
+        assert case.shows in autograded_text(root, case.name), (root.name, case.shows)
+
+
+@pytest.mark.parametrize("case", cases.BROKEN, ids=lambda c: c.name)
+def test_broken_submission_loses_exactly_its_points(g: Graded, case: cases.Case) -> None:
+    _check(g, case)
+
+
+@pytest.mark.parametrize("case", cases.CHEATS, ids=lambda c: c.name)
+def test_cheat_earns_nothing(g: Graded, case: cases.Case) -> None:
+    _check(g, case)
+
+
+def test_expectations_can_fail(g: Graded) -> None:
+    """The per-cell expectation is not vacuous: a broken case differs from the correct one."""
+    correct = cases.expected_scores(cases.ALL[0], g.points)
+    for case in cases.ALL:
+        if case.expect != "full":
+            assert cases.expected_scores(case, g.points) != correct, case.name
+    assert sum(correct.values()) == sum(v for k, v in g.points.items() if k.startswith("test_"))
+
+
+def test_nbgrader_batch_completed_and_graded_everyone(g: Graded) -> None:
+    assert g.nbgrader.returncode == 0
+    for case in cases.ALL:
+        nb = g.seq / "autograded" / case.name / cases.ASSIGNMENT / f"{cases.NOTEBOOK}.ipynb"
+        assert nb.exists(), case.name
+        assert all(v is not None for v in only_tests(g.after_nbgrader[case.name]).values())
+
+
+def test_kernel_memory_limit_is_configured(g: Graded) -> None:
+    """The shipped config runs the grading kernel under RLIMIT_AS through LimitedKernelManager."""
+    text = (Path(__file__).resolve().parents[1] / "nbgrader_config.py").read_text()
+    assert "c.LimitedKernelManager.memory_limit_mb" in text
+    assert "MemoryError" in autograded_text(g.seq, "memory_hog")
