@@ -158,3 +158,17 @@ def test_instructor_sees_table_and_progress(g: Graded) -> None:
     for case in cases.ALL:
         assert case.name in g.rerun.stdout
     assert "could not be read" in g.rerun.stdout or "not a valid notebook" in g.rerun.stdout
+
+
+@pytest.mark.slow
+def test_merge_brings_another_machines_grades(g: Graded) -> None:
+    """A class split across machines: merging a graded copy reproduces its grades here."""
+    from hostile import course
+
+    assert course.scores(g.fresh, cases.ASSIGNMENT) == {}
+    assert batch.main([cases.ASSIGNMENT, "--course", str(g.fresh), "--merge", str(g.par)]) == 0
+    assert course.scores(g.fresh, cases.ASSIGNMENT) == g.scores_after_rerun
+    for case in cases.ALL:
+        assert (g.fresh / "autograded" / case.name / cases.ASSIGNMENT
+                / f"{cases.NOTEBOOK}.ipynb").exists()
+        assert (g.fresh / ".grading" / "records" / cases.ASSIGNMENT / case.name).is_dir()

@@ -3,7 +3,8 @@
 ``python -m course_lib.grading.batch ASSIGNMENT [--course DIR] [--jobs N] [--force]
 [--student ID ...]`` autogrades every submission in the nbgrader course's ``submitted/``
 directory and writes the grades into nbgrader's gradebook, so ``nbgrader export``,
-``formgrader`` and ``generate_feedback`` keep working.
+``formgrader`` and ``generate_feedback`` keep working. ``--merge OTHER_COURSE`` brings in
+the grades another machine's copy of the course holds (a class split across machines).
 
 How a submission is graded (the grades are nbgrader's by construction):
 
@@ -56,6 +57,7 @@ __all__ = [
     "format_table",
     "grade_assignment",
     "main",
+    "merge_course",
     "prepare",
     "save_submission",
     "shared_gradebook",
@@ -868,6 +870,53 @@ def grade_assignment(
     return results
 
 
+def merge_course(assignment: str, course_dir: str, other_dir: str) -> list[str]:
+    """Bring the graded submissions of ``assignment`` from another course copy into this one.
+
+    For splitting a large class across machines: each machine grades a share of the students
+    in its own copy of the course; this copies each graded submission's gradebook rows (scores,
+    comments, late penalty, timestamp), its ``autograded/`` folder and its grading record into
+    ``course_dir``. Submissions are disjoint between machines; a student present in both is
+    overwritten by ``other_dir``'s. Returns the merged student ids.
+    """
+    from nbgrader.api import Gradebook
+
+    course, other = Course(course_dir), Course(other_dir)
+    merged: list[str] = []
+    with (
+        Gradebook(other.db_url, other.coursedir.course_id) as src,
+        Gradebook(course.db_url, course.coursedir.course_id) as dst,
+    ):
+        for sub in src.assignment_submissions(assignment):
+            sid = sub.student.id
+            dst.update_or_create_student(sid)
+            dst.update_or_create_submission(assignment, sid, timestamp=sub.timestamp)
+            for nb in sub.notebooks:
+                for grade in nb.grades:
+                    d = dst.find_grade(grade.name, nb.name, assignment, sid)
+                    d.auto_score, d.manual_score = grade.auto_score, grade.manual_score
+                    d.extra_credit = grade.extra_credit
+                    d.needs_manual_grade = grade.needs_manual_grade
+                for comment in nb.comments:
+                    c = dst.find_comment(comment.name, nb.name, assignment, sid)
+                    c.auto_comment, c.manual_comment = comment.auto_comment, comment.manual_comment
+                dnb = dst.find_submission_notebook(nb.name, assignment, sid)
+                dnb.late_submission_penalty = nb.late_submission_penalty
+            dst.db.commit()
+            for step in (course.coursedir.autograded_directory,):
+                a, b = other.path(step, sid, assignment), course.path(step, sid, assignment)
+                if os.path.isdir(a):
+                    shutil.rmtree(b, ignore_errors=True)
+                    shutil.copytree(a, b)
+            a = os.path.join(other.settings.record_directory, assignment, sid)
+            b = os.path.join(course.settings.record_directory, assignment, sid)
+            if os.path.isdir(a):
+                shutil.rmtree(b, ignore_errors=True)
+                shutil.copytree(a, b)
+            merged.append(sid)
+    return merged
+
+
 def format_table(results: Sequence[SubmissionResult]) -> str:
     """The grade table with the readable reasons."""
     rows = [f"{'student':20s} {'score':>12s}  notes"]
@@ -886,9 +935,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jobs", "-j", type=int, default=None, help="parallel submissions (cores)")
     p.add_argument("--force", action="store_true", help="regrade already graded submissions")
     p.add_argument("--student", action="append", default=None, help="grade only this student")
+    p.add_argument(
+        "--merge",
+        action="append",
+        default=None,
+        metavar="OTHER_COURSE",
+        help="instead of grading, merge the grades another machine's course copy holds",
+    )
     args = p.parse_args(argv)
     if not args.assignment:
         p.error("give the assignment, e.g. `make grade A=ps2_initializers`")
+    if args.merge:
+        for other in args.merge:
+            ids = merge_course(args.assignment, args.course, other)
+            print(f"merged {len(ids)} submissions of {args.assignment} from {other}")
+        return 0
     t0 = time.monotonic()
     results = grade_assignment(
         args.assignment, args.course, jobs=args.jobs, force=args.force, students=args.student

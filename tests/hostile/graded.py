@@ -33,6 +33,7 @@ KILL_AFTER = 5
 class Graded:
     seq: Path
     par: Path
+    fresh: Path
     nbgrader: subprocess.CompletedProcess[str]
     after_nbgrader: dict[str, dict[str, float | None]]
     after_crash: dict[str, dict[str, float | None]]
@@ -94,6 +95,9 @@ def graded(tmp_root: Path) -> Graded:
         course.submit(seq, case.name, cases.ASSIGNMENT, cases.NOTEBOOK,
                       case.build(release, answers))
     shutil.copytree(seq, par)
+    shutil.copytree(seq, tmp_root / "fresh")  # ungraded, for the merge test
+    cfg = tmp_root / "fresh" / "nbgrader_config.py"
+    cfg.write_text(cfg.read_text().replace(repr(str(seq)), repr(str(tmp_root / "fresh"))))
     cfg = par / "nbgrader_config.py"
     cfg.write_text(cfg.read_text().replace(repr(str(seq)), repr(str(par))))
     t["setup"] = time.perf_counter() - t0
@@ -112,7 +116,8 @@ def graded(tmp_root: Path) -> Graded:
     again = _batch(par)
     t["batch_again"] = time.perf_counter() - t0
     g = Graded(
-        seq=seq, par=par, nbgrader=nbg, after_nbgrader=course.scores(seq, cases.ASSIGNMENT),
+        seq=seq, par=par, fresh=tmp_root / "fresh", nbgrader=nbg,
+        after_nbgrader=course.scores(seq, cases.ASSIGNMENT),
         after_crash=after_crash, graded_before_crash=before,
         rerun=rerun, again=again, scores_after_rerun=scores_after_rerun,
         points=course.max_points(seq, cases.ASSIGNMENT), seconds=t,
