@@ -30,11 +30,9 @@ from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
 
-import keras
 import numpy as np
 import numpy.typing as npt
 import pytest
-from keras.src.initializers.random_initializers import compute_fans as keras_compute_fans
 
 from course_lib import initializers as ci
 
@@ -45,18 +43,18 @@ SEEDS = [0, 1, 1234, 2**31 + 5]
 
 # (Keras class, course_lib function, course family, target variance as a function of fans)
 NAMED = [
-    (keras.initializers.LecunNormal, ci.lecun_truncated_normal, "truncated_normal", 1.0, "fan_in"),
-    (keras.initializers.LecunUniform, ci.lecun_uniform, "uniform", 1.0, "fan_in"),
+    ("LecunNormal", ci.lecun_truncated_normal, "truncated_normal", 1.0, "fan_in"),
+    ("LecunUniform", ci.lecun_uniform, "uniform", 1.0, "fan_in"),
     (
-        keras.initializers.GlorotNormal,
+        "GlorotNormal",
         ci.glorot_truncated_normal,
         "truncated_normal",
         1.0,
         "fan_avg",
     ),
-    (keras.initializers.GlorotUniform, ci.glorot_uniform, "uniform", 1.0, "fan_avg"),
-    (keras.initializers.HeNormal, ci.he_truncated_normal, "truncated_normal", 2.0, "fan_in"),
-    (keras.initializers.HeUniform, ci.he_uniform, "uniform", 2.0, "fan_in"),
+    ("GlorotUniform", ci.glorot_uniform, "uniform", 1.0, "fan_avg"),
+    ("HeNormal", ci.he_truncated_normal, "truncated_normal", 2.0, "fan_in"),
+    ("HeUniform", ci.he_uniform, "uniform", 2.0, "fan_in"),
 ]
 # Keras distribution name -> course_lib distribution name. Keras' "normal" means truncated.
 DISTRIBUTIONS = {
@@ -65,6 +63,14 @@ DISTRIBUTIONS = {
     "untruncated_normal": "normal",
     "uniform": "uniform",
 }
+
+
+@pytest.fixture(scope="module")
+def keras() -> Any:
+    """Keras 3 on the NumPy backend, imported only when a test here runs (about 4 s of CPU)."""
+    import keras as keras_module
+
+    return keras_module
 
 
 def keras_generator(seed: int) -> np.random.Generator:
@@ -85,12 +91,12 @@ def assert_variance(w: npt.NDArray[Any], target: float, family: str) -> None:
     assert abs(ratio - 1.0) <= tol, f"variance/target {ratio:.5f}, expected 1 +- {tol:.5f}"
 
 
-def test_keras_runs_on_the_numpy_backend() -> None:
+def test_keras_runs_on_the_numpy_backend(keras: Any) -> None:
     assert keras.backend.backend() == "numpy"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_keras_seeds_map_to_this_generator(seed: int) -> None:
+def test_keras_seeds_map_to_this_generator(seed: int, keras: Any) -> None:
     # Our reading of keras/src/backend/numpy/random.py, checked rather than assumed.
     shape = (17, 5)
     k = keras.random.normal(shape, seed=seed, dtype="float64")
@@ -99,7 +105,9 @@ def test_keras_seeds_map_to_this_generator(seed: int) -> None:
     np.testing.assert_array_equal(k, keras_generator(seed).uniform(size=shape))
 
 
-def test_compute_fans_equals_keras() -> None:
+def test_compute_fans_equals_keras(keras: Any) -> None:
+    from keras.src.initializers.random_initializers import compute_fans as keras_compute_fans
+
     shapes: list[tuple[int, ...]] = [(784, 256), (3, 3, 64, 128), (1, 1), (0, 3), (5, 0)]
     gen = np.random.default_rng(0)
     for ndim in range(2, 6):
@@ -118,15 +126,16 @@ def test_compute_fans_equals_keras() -> None:
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("seed", SEEDS[:2])
 def test_named_initializers_are_bit_exact_in_float64(
-    keras_cls: Any,
+    keras_cls: str,
     ours: Any,
     family: str,
     scale: float,
     mode: str,
     shape: tuple[int, ...],
     seed: int,
+    keras: Any,
 ) -> None:
-    k = np.asarray(keras_cls(seed=seed)(shape, dtype="float64"))
+    k = np.asarray(getattr(keras.initializers, keras_cls)(seed=seed)(shape, dtype="float64"))
     c = ours(shape, rng=keras_generator(seed))
     assert k.dtype == c.dtype == np.float64
     np.testing.assert_array_equal(c, k)
@@ -136,7 +145,7 @@ def test_named_initializers_are_bit_exact_in_float64(
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out", "fan_avg"])
 @pytest.mark.parametrize("shape", [(784, 256), (3, 3, 64, 128)])
 def test_variance_scaling_is_bit_exact_in_float64(
-    keras_distribution: str, mode: str, shape: tuple[int, ...]
+    keras_distribution: str, mode: str, shape: tuple[int, ...], keras: Any
 ) -> None:
     scale = 0.37
     seed = 99
@@ -155,7 +164,7 @@ def test_variance_scaling_is_bit_exact_in_float64(
     assert_variance(c, target_variance(shape, scale, mode), family)
 
 
-def test_untruncated_normal_is_accepted_under_its_keras_name() -> None:
+def test_untruncated_normal_is_accepted_under_its_keras_name(keras: Any) -> None:
     shape, seed = (300, 200), 5
     k = keras.initializers.VarianceScaling(distribution="untruncated_normal", seed=seed)(
         shape, dtype="float64"
@@ -165,7 +174,7 @@ def test_untruncated_normal_is_accepted_under_its_keras_name() -> None:
 
 
 @pytest.mark.parametrize("seed", SEEDS[:2])
-def test_plain_distributions_are_bit_exact_in_float64(seed: int) -> None:
+def test_plain_distributions_are_bit_exact_in_float64(seed: int, keras: Any) -> None:
     shape = (300, 70)
     k = keras.initializers.RandomNormal(stddev=0.3, seed=seed)(shape, dtype="float64")
     np.testing.assert_array_equal(ci.normal(shape, 0.3, rng=keras_generator(seed)), k)
@@ -178,10 +187,16 @@ def test_plain_distributions_are_bit_exact_in_float64(seed: int) -> None:
 @pytest.mark.parametrize(("keras_cls", "ours", "family", "scale", "mode"), NAMED)
 @pytest.mark.parametrize("shape", [(784, 256), (3, 3, 64, 128)])
 def test_float32_agrees_statistically(
-    keras_cls: Any, ours: Any, family: str, scale: float, mode: str, shape: tuple[int, ...]
+    keras_cls: str,
+    ours: Any,
+    family: str,
+    scale: float,
+    mode: str,
+    shape: tuple[int, ...],
+    keras: Any,
 ) -> None:
     # Keras' default dtype is float32 (drawn in float64 and cast); ours draws float32 natively.
-    k = np.asarray(keras_cls(seed=3)(shape))
+    k = np.asarray(getattr(keras.initializers, keras_cls)(seed=3)(shape))
     c = ours(shape, rng=np.random.default_rng(3), dtype=np.float32)
     assert k.dtype == c.dtype == np.float32
     target = target_variance(shape, scale, mode)
@@ -206,7 +221,9 @@ def test_float32_agrees_statistically(
     "shape", [(30, 40), (40, 30), (64, 64), (3, 3, 4, 5), (1, 1, 16, 64), (2, 2, 10, 3)]
 )
 @pytest.mark.parametrize("gain", [1.0, 1.3])
-def test_orthogonal_matches_keras_to_float32_rounding(shape: tuple[int, ...], gain: float) -> None:
+def test_orthogonal_matches_keras_to_float32_rounding(
+    shape: tuple[int, ...], gain: float, keras: Any
+) -> None:
     seed = 17
     k = np.asarray(keras.initializers.Orthogonal(gain=gain, seed=seed)(shape, dtype="float64"))
     c = ci.orthogonal(shape, gain=gain, rng=keras_generator(seed))
