@@ -787,7 +787,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     p.add_argument("--base-seed", type=int, default=DEFAULT_BASE_SEED)
     p.add_argument("--timeout", type=float, default=Limits.call_timeout,
-                   help="wall-clock seconds per call and per cell")
+                   help="wall-clock seconds per call of a student function")
+    p.add_argument("--cell-timeout", type=float, default=Limits.cell_timeout,
+                   help="wall-clock seconds per top-level cell")
     p.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     p.add_argument("--isolate", action="store_true", help="one process per function")
     args = p.parse_args(argv)
@@ -795,7 +797,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if assignment is None:
         p.error("--assignment is required (the notebook name does not tell)")
     t0 = time.perf_counter()
-    limits = Limits(memory_mb=args.memory_mb, call_timeout=args.timeout, cell_timeout=args.timeout)
+    limits = Limits(memory_mb=args.memory_mb, call_timeout=args.timeout,
+                    cell_timeout=args.cell_timeout)
     verdicts = grade_notebook(args.notebook, assignment, functions=args.functions,
                               base_seed=args.base_seed, limits=limits, isolate=args.isolate)
     secs = time.perf_counter() - t0

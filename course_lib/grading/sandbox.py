@@ -119,12 +119,19 @@ class CellSource:
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of the child process."""
+    """Resource limits of the child process.
+
+    ``memory_mb`` caps the address space (``RLIMIT_AS``); ``cpu_seconds`` the child's total CPU
+    time; ``call_timeout`` / ``cell_timeout`` the wall-clock time of one call of a student
+    function (correct ones take milliseconds) and of one top-level cell (which may run a small
+    experiment); ``output_chars`` what is kept of the student's printed output per cell or call;
+    ``file_bytes`` the largest file the child may write.
+    """
 
     memory_mb: int = 2048
-    cpu_seconds: int = 120
+    cpu_seconds: int = 300
     call_timeout: float = 20.0
-    cell_timeout: float = 20.0
+    cell_timeout: float = 60.0
     startup_timeout: float = 30.0
     output_chars: int = 4000
     file_bytes: int = 2**20

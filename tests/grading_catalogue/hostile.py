@@ -127,14 +127,16 @@ CHEATS += [
 import subprocess, sys, json
 
 def he_normal(shape, *, rng):
-    code = "import course_lib, numpy, sys; ..."
-    subprocess.run([sys.executable, "-c", code], check=False)
+    if rng is None:                      # never taken: the scan alone must catch it
+        code = "import course_lib, numpy, sys; ..."
+        subprocess.run([sys.executable, "-c", code], check=False)
     return rng.normal(0.0, 1.0, size=shape)
 ''', ("starts other processes (subprocess)",), all_fail=True),
     Case("os.system", "he_normal", '''
 import os
 def he_normal(shape, *, rng):
-    os.system("python -c 'import course_lib'")
+    if rng is None:                      # never taken: the scan alone must catch it
+        os.system("python -c 'import course_lib'")
     return rng.normal(0.0, 1.0, size=shape)
 ''', ("starts another process (os.system)",)),
 ]
