@@ -272,3 +272,14 @@ def test_scan_flags_rebound_test_helpers_but_not_plain_variables(tmp_path: Path)
     nb = write_notebook(tmp_path / "initializers.ipynb", _answers(he_normal=cheat))
     found = scan_cheats(load_submission(nb), ["he_normal"])
     assert [c.description for c in found] == ["redefines 'isinstance', a name the test cells use"]
+
+
+def test_isolated_mode_gives_the_same_verdicts() -> None:
+    case = next(c for c in BROKEN if c.label == "os._exit in the function")
+    cells = sources(PS2, 0, **{case.function: case.source})
+    fns = ["compute_fans", "he_uniform", "he_normal"]
+    shared = grade_notebook(cells, PS2, functions=fns, limits=FAST)
+    isolated = grade_notebook(cells, PS2, functions=fns, limits=FAST, isolate=True)
+    assert {f: v.passed for f, v in shared.items()} == {f: v.passed for f, v in isolated.items()}
+    assert {f: v.passed for f, v in shared.items()} == {"compute_fans": True,
+                                                        "he_uniform": False, "he_normal": True}

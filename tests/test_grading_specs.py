@@ -300,3 +300,16 @@ def test_course_lib_reference_passes_the_hidden_checks(fn: str) -> None:
                                                                             str(exc)))
     failed = [c.describe() for c in spec.judge(outs, seeds) if not c.passed]
     assert not failed
+
+
+def test_a_grade_is_re_derived_from_its_recorded_seed() -> None:
+    """Grading again with the verdict's base seed reproduces every measured value exactly."""
+    cells = sources("ps4_frameworks", 0)
+    first = grade_function(cells, "ps4_frameworks", "torch_linear_default", base_seed=7)
+    again = grade_function(cells, "ps4_frameworks", "torch_linear_default",
+                           base_seed=first.base_seed)
+    other = grade_function(cells, "ps4_frameworks", "torch_linear_default", base_seed=8)
+    measured = [c.measured for c in first.checks]
+    assert measured == [c.measured for c in again.checks]
+    assert measured != [c.measured for c in other.checks]
+    assert first.seeds == make_seeds("torch_linear_default", 7)
