@@ -38,10 +38,11 @@ Chapters: "Why initialization matters" (book/why_init.md), "Variance" (book/vari
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -81,6 +82,21 @@ SELU_LAMBDA_NET = 1.0507009873554804934193349852946
 """SELU's scale lambda (Klambauer et al. 2017)."""
 
 _KEEPS = ("all", "stats")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _quiet_overflow(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``fn`` without overflow/invalid warnings: an exploding network is a result to show
+    (its statistics become inf or nan), not an error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _check_activation(name: str) -> str:
@@ -335,6 +351,7 @@ def default_hist_range(activation: str | None) -> tuple[float, float]:
     return (-5.0, 5.0)
 
 
+@_quiet_overflow
 def layer_stats(
     values: npt.ArrayLike,
     *,
@@ -359,6 +376,7 @@ def layer_stats(
 
     Notes
     -----
+    Overflowing values (an exploding network) give inf/nan statistics without warnings.
     Chapter: "Why initialization matters" (book/why_init.md), per-layer histograms.
     """
     x = np.asarray(values, dtype=np.float64)
@@ -372,15 +390,16 @@ def layer_stats(
         nan = float("nan")
         return LayerStats(nan, nan, nan, nan, nan, np.zeros(int(bins), np.int64), edges, 0, 0, 0)
     flat = x.ravel()
+    vmin, vmax = float(flat.min()), float(flat.max())
     counts, _ = np.histogram(flat, bins=int(bins), range=(lo, hi))
-    below = int(np.count_nonzero(flat < lo))
-    above = int(np.count_nonzero(flat > hi))
+    below = int(np.count_nonzero(flat < lo)) if vmin < lo else 0
+    above = int(np.count_nonzero(flat > hi)) if vmax > hi else 0
     sat = saturation_fraction(flat, activation, tol=tol) if activation is not None else float("nan")
     return LayerStats(
         mean=float(flat.mean()),
         std=float(flat.std()),
-        min=float(flat.min()),
-        max=float(flat.max()),
+        min=vmin,
+        max=vmax,
         saturated=sat,
         counts=counts.astype(np.int64),
         edges=edges,
@@ -543,6 +562,7 @@ def _checkpoint_every(depth: int, checkpoint_every: int | None) -> int:
     return k
 
 
+@_quiet_overflow
 def forward(
     X: npt.ArrayLike,
     weights: Sequence[npt.ArrayLike],
@@ -596,7 +616,8 @@ def forward(
     Notes
     -----
     :math:`z_l = a_{l-1} W_l + b_l`, :math:`a_l = f(z_l)`, :math:`a_0 = X`. The input ``X`` and
-    the weights are not copied. In ``keep="stats"`` mode the peak memory is about
+    the weights are not copied. Overflow does not warn: an exploding network shows up as inf or
+    nan in its outputs and statistics. In ``keep="stats"`` mode the peak memory is about
     ``depth/k + 3`` batch-sized arrays instead of ``2·depth`` (see the module docstring).
     Chapters: "Why initialization matters" (book/why_init.md), "Comparing schemes"
     (book/comparing.md).
@@ -738,6 +759,7 @@ def _weight_scale(last_dW: FloatArray, given: float | None) -> float:
     return 4.0 * s if s > 0 and np.isfinite(s) else 1.0
 
 
+@_quiet_overflow
 def backward(
     forward_pass: ForwardPass,
     weights: Sequence[npt.ArrayLike],

@@ -443,3 +443,16 @@ def test_no_randomness_in_network() -> None:
         np.testing.assert_array_equal(g1, g2)
     after = np.random.get_state()[1]  # type: ignore[index]  # noqa: NPY002
     np.testing.assert_array_equal(after, state)
+
+
+def test_exploding_network_gives_inf_statistics_without_warnings() -> None:
+    """Weights with gain 30 overflow float64 within 150 ReLU layers; the statistics say so
+    (inf/nan) and nothing warns (pytest turns warnings into errors)."""
+    rng = _rng(0)
+    ws = [rng.normal(0, 30 / 8, size=(64, 64)) for _ in range(150)]
+    X = rng.normal(size=(32, 64))
+    lean = net.forward(X, ws, "relu", keep="stats")
+    stds = lean.stds()
+    assert np.isfinite(stds[0]) and not np.isfinite(stds[-1])
+    bp = net.backward(lean, ws, rng.normal(size=(32, 64)), keep="stats")
+    assert not np.isfinite(bp.grad_stds()[0])
