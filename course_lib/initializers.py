@@ -286,7 +286,7 @@ def _scaled_variance(shape: tuple[int, ...], scale: float, mode: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# sampling kernels (fill a preallocated array in place)
+# sampling kernels (no validation; draw with the generator's native dtype, scale in place)
 # --------------------------------------------------------------------------------------------
 
 
