@@ -669,9 +669,23 @@ def _judge(spec: FunctionSpec, outs: Sequence[CallOutcome], seeds: Sequence[int]
             "sandbox_seconds": t_sandbox,
             "restarts": run.restarts,
             "skipped_cells": run.skipped_cells,
+            "cell_problems": _cell_problems(sub, run),
             "origin": sub.origin,
         },
     )
+
+
+def _cell_problems(sub: Submission, run: SandboxRun) -> list[str]:
+    """Readable notes on cells that did not run cleanly (for the instructor)."""
+    out = []
+    for i, rep in sorted(run.cells.items()):
+        where = _cell_label(sub, i)
+        if rep.status in ("killed", "timeout"):
+            out.append(f"{where} stopped the grading process at top level ({rep.detail});"
+                       " it was skipped")
+        elif rep.status in ("raised", "syntax") and rep.error is not None:
+            out.append(f"{where} raised {rep.error.cls}: {rep.error.message[:200]}")
+    return out
 
 
 def _cell_label(sub: Submission, index: int) -> str:
