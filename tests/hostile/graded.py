@@ -65,13 +65,14 @@ def _crashing_batch(root: Path) -> int:
     )
     assert proc.stderr is not None
     done = 0
-    for line in proc.stderr:
-        m = re.search(r"\] (\d+)/\d+ ", line)
-        if m:
-            done = int(m.group(1))
-            if done >= KILL_AFTER:
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
+    with proc.stderr:
+        for line in proc.stderr:
+            m = re.search(r"\] (\d+)/\d+ ", line)
+            if m:
+                done = int(m.group(1))
+                if done >= KILL_AFTER:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    break
     proc.wait()
     return done
 
