@@ -870,6 +870,18 @@ def grade_assignment(
     return results
 
 
+@contextmanager
+def _quiet_sqlalchemy() -> Iterator[None]:
+    """Silence the SAWarnings nbgrader's own gradebook code emits when creating submissions."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
+
+
 def merge_course(assignment: str, course_dir: str, other_dir: str) -> list[str]:
     """Bring the graded submissions of ``assignment`` from another course copy into this one.
 
@@ -884,6 +896,7 @@ def merge_course(assignment: str, course_dir: str, other_dir: str) -> list[str]:
     course, other = Course(course_dir), Course(other_dir)
     merged: list[str] = []
     with (
+        _quiet_sqlalchemy(),
         Gradebook(other.db_url, other.coursedir.course_id) as src,
         Gradebook(course.db_url, course.coursedir.course_id) as dst,
     ):
