@@ -13,6 +13,8 @@ initializer and the bare ``numpy.random.Generator`` call that draws the same num
   truncated normal, so this is the floor (rejection needs 1/0.9545 = 1.048 times as many
   draws) -- and Keras' ``HeNormal`` on its NumPy backend, the same numbers in float64.
 * orthogonal: ``np.linalg.qr(rng.standard_normal((m, m)))`` on a smaller square matrix.
+* zeros/constant: ``np.zeros``/``np.full`` (``np.zeros`` gets lazily zeroed pages from the
+  OS, so both take microseconds and their ratio is noise).
 
 Each entry is the median of ``--repeats`` timings (default 5), the two contenders interleaved
 in every repeat. ``--clock cpu`` times the calling thread's CPU time instead of wall time,
@@ -21,6 +23,8 @@ mean course_lib is slower. Targets: <= 1.15 against the bare call; truncated nor
 than Keras. No assertions: the numbers are for the reader.
 
 Run:  ``.venv/bin/python benchmarks/bench_initializers.py [--size 4096] [--repeats 5]``
+(on a busy machine prefix ``OPENBLAS_NUM_THREADS=1``: spinning BLAS threads make the QR
+timings meaningless when the cores are oversubscribed).
 """
 
 from __future__ import annotations
@@ -176,7 +180,7 @@ def keras_thunk(n: int, dtype_name: str) -> Thunk:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="n for the (n, n) arrays")
-    parser.add_argument("--ortho-size", type=int, default=1024, help="m for orthogonal (m, m)")
+    parser.add_argument("--ortho-size", type=int, default=512, help="m for orthogonal (m, m)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     parser.add_argument("--no-keras", action="store_true")
