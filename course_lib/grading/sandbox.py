@@ -586,6 +586,7 @@ class _Child:
         self.sel = selectors.DefaultSelector()
         self.sel.register(r, selectors.EVENT_READ)
         self.dead = False
+        self.closed = False
         self.info: dict[str, Any] = {}
         self.send({
             "memory_mb": limits.memory_mb,
@@ -593,9 +594,13 @@ class _Child:
             "file_bytes": limits.file_bytes,
             "output_chars": limits.output_chars,
         })
-        ready, _ = self.receive(limits.startup_timeout)
-        if ready.get("ev") != "ready":
-            raise _ChildDied("crash", "the grading process did not start")
+        try:
+            ready, _ = self.receive(limits.startup_timeout)
+            if ready.get("ev") != "ready":
+                raise _ChildDied("crash", "the grading process did not start")
+        except _ChildDied:
+            self.close()
+            raise
         self.info = ready
 
     def send(self, msg: dict[str, Any]) -> None:
@@ -669,6 +674,9 @@ class _Child:
         self.dead = True
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         if not self.dead and self.proc.poll() is None:
             self.send({"op": "exit"})
             try:
@@ -773,6 +781,7 @@ def run_in_sandbox(
                     header, _ = c.receive(limits.call_timeout)
                     defined = set(header.get("defined", []))
                 except _ChildDied:
+                    c.close()
                     child = None
                     restarts += 1
                     c = ensure()
