@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from threadpoolctl import threadpool_limits
 
 from course_lib import initializers as ci
 from course_lib.initializers import (
@@ -42,6 +43,16 @@ N_SE = 6.0
 DENSE = (784, 256)
 CONV = (3, 3, 64, 128)
 SHAPES = [DENSE, CONV]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread() -> Iterator[None]:
+    """Run the QR factorizations of ``orthogonal`` on one BLAS thread.
+
+    On a busy machine OpenBLAS' spinning worker threads turn a 5 ms QR into seconds.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 # ---------------------------------------------------------------------------------------------
