@@ -14,6 +14,10 @@ import pytest
 # Keras must pick its NumPy backend before it is first imported; matplotlib must not need a display.
 os.environ.setdefault("KERAS_BACKEND", "numpy")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Small matrices on 2 cores: BLAS threads only add contention (one QR went from 0.1 s to 4 s when
+# the machine was busy). Set before NumPy is first imported; inherited by the book build's kernels.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
