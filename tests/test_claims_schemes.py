@@ -11,12 +11,13 @@ quantitative check also asserts that its tolerance excludes the answer a plausib
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 import course_lib as cl
 
@@ -24,6 +25,15 @@ FloatArray = npt.NDArray[np.float64]
 Init = Callable[..., FloatArray]
 Labels = npt.NDArray[Any]
 Z = 6.0  # tolerances at >= 6 standard errors
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    # The matrices here are small (256 x 256); with several BLAS threads on a busy 2-core
+    # machine the threads spin against each other and the module takes minutes instead of
+    # seconds. One thread gives the same numbers (the draws do not depend on it).
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def fixed_std(std: float) -> Init:
