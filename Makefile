@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build -W -n --keep-going .
+	env -u MPLBACKEND $(BIN)/jupyter-book build -W -n --keep-going .
 	@echo "The book is at file://$(SITE)"
 
 lint: $(STAMP)

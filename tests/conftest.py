@@ -42,6 +42,9 @@ def built_book() -> BookBuild:
     """
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    # The chapters' kernels must use matplotlib's inline backend: under MPLBACKEND=Agg IPython
+    # registers no PNG formatter, so glued figures would carry no image.
+    env.pop("MPLBACKEND", None)
     start = time.perf_counter()
     proc = subprocess.run(
         [str(BIN / "jupyter-book"), "build", "-W", "-n", "--keep-going", "."],
