@@ -13,6 +13,9 @@ export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 export KERAS_BACKEND := numpy
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+# Small matrices on 2 cores: BLAS threads only add contention.
+export OPENBLAS_NUM_THREADS := 1
+export OMP_NUM_THREADS := 1
 
 .PHONY: help venv book test lint exercises grade grade-demo bench clean
 
