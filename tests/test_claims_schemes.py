@@ -101,6 +101,7 @@ def _linear_std_tolerance() -> float:
     return Z * math.sqrt(L_DEPTH) * per_layer / 2 + 0.005
 
 
+@pytest.mark.slow
 def test_lecun_keeps_linear_net_at_unit_std(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
     runs, _ = lecun_runs
     tol = _linear_std_tolerance()
@@ -114,6 +115,7 @@ def test_lecun_keeps_linear_net_at_unit_std(lecun_runs: tuple[LecunRuns, FloatAr
     assert np.max(np.abs(runs["linear", "std 0.01"][0] - 1.0)) > tol
 
 
+@pytest.mark.slow
 def test_lecun_tanh_decays_like_one_over_sqrt_2l(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
     runs, _ = lecun_runs
     stds = runs["tanh", "LeCun normal"][0]
@@ -130,6 +132,7 @@ def test_lecun_tanh_decays_like_one_over_sqrt_2l(lecun_runs: tuple[LecunRuns, Fl
     assert np.all(np.diff(stds) < 0)
 
 
+@pytest.mark.slow
 def test_lecun_selu_fixed_point(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
     runs, _ = lecun_runs
     stds = runs["selu", "LeCun normal"][0]
@@ -138,6 +141,7 @@ def test_lecun_selu_fixed_point(lecun_runs: tuple[LecunRuns, FloatArray]) -> Non
     assert np.max(np.abs(stds - 1.0)) < _linear_std_tolerance()
 
 
+@pytest.mark.slow
 def test_lecun_wrong_scales(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
     runs, _ = lecun_runs
     # std 1, linear: sqrt(n)^20 = 16^20; the log error is the same random walk as above
@@ -155,6 +159,7 @@ def test_lecun_wrong_scales(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
     assert sat[-1] > 0.8
 
 
+@pytest.mark.slow
 def test_lecun_std_one_over_n_mistake(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
     _, mistake = lecun_runs
     # std = 1/n: variance 1/n^2, the std shrinks by sqrt(n) = 16 per layer
@@ -207,6 +212,7 @@ def test_heuristic_variance_is_one_over_3n() -> None:
     assert abs(w_lecun.var() * 3 * n - 1) > Z * se
 
 
+@pytest.mark.slow
 def test_heuristic_shrinks_by_three_per_layer(
     xavier_runs: dict[str, dict[str, FloatArray]],
 ) -> None:
@@ -230,6 +236,7 @@ def test_heuristic_shrinks_by_three_per_layer(
     assert std["grad"][:, 0].mean() < 0.01
 
 
+@pytest.mark.slow
 def test_heuristic_weight_gradients_look_even(
     xavier_runs: dict[str, dict[str, FloatArray]],
 ) -> None:
