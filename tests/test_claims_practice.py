@@ -342,7 +342,7 @@ def test_mistakes_through_a_deep_tanh_network() -> None:
 
 @pytest.fixture(scope="module")
 def practice_streams() -> list[np.random.Generator]:
-    return list(np.random.default_rng(12).spawn(4))  # bn, dropout, train, orth
+    return list(np.random.default_rng(12).spawn(5))  # bn, dropout, train, orth, lr
 
 
 def test_batch_norm_removes_the_sensitivity_to_the_weight_scale(
@@ -425,6 +425,30 @@ def test_training_claims(practice_streams: list[np.random.Generator]) -> None:
     assert h["He / 10"].train_loss[5] > 10 * h["He"].train_loss[5]
     for hist in h.values():
         assert hist.val_acc[hist.best_epoch] > 0.9
+
+
+@pytest.mark.slow
+def test_learning_rate_and_init_scale_interact(practice_streams: list[np.random.Generator]) -> None:
+    rng = practice_streams[4]
+    X_all, y_all = cl.load_digits()
+    Xa, _, ya, _ = cl.train_test_split(X_all, y_all, test_fraction=0.3, rng=rng)
+    Xa, _, _ = cl.standardize(Xa)
+    loss = np.empty((3, 3))
+    for i, c in enumerate([0.3, 1.0, 3.0]):
+        for j, lr in enumerate([0.003, 0.03, 0.3]):
+
+            def scaled_he(shape: tuple[int, ...], *, rng: Any = None, c: float = c) -> FloatArray:
+                return c * cl.he_normal(shape, rng=rng)
+
+            h = cl.train_mlp(Xa, ya, [64, 64, 64, 10], initializer=scaled_he, activation="relu",
+                             epochs=10, batch_size=64, lr=lr, momentum=0.9, rng=rng)
+            loss[i, j] = h.train_loss[-1]
+    # smallest lr: the larger the initialization, the further training gets; c = 0.3 barely moves
+    assert loss[0, 0] > loss[1, 0] > loss[2, 0]
+    assert loss[0, 0] > 1.0
+    # largest lr: nothing trains (near log 10 = 2.30); middle lr: everything does
+    assert loss[:, 2].min() > 1.0
+    assert loss[:, 1].max() < 0.1
 
 
 def test_gan_convention_factor() -> None:
