@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._validation import RNGLike, as_generator, check_choice, check_positive
+from .network import SELU_ALPHA_NET, SELU_LAMBDA_NET, activate, activation_derivative
 
 __all__ = [
     "SELU_ALPHA",
@@ -34,41 +35,22 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_ALPHA = SELU_ALPHA_NET
 """SELU's alpha (Klambauer et al. 2017), chosen with ``SELU_LAMBDA`` so (0, 1) is a fixed point."""
-SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_LAMBDA = SELU_LAMBDA_NET
 """SELU's scale lambda (Klambauer et al. 2017)."""
 
 _ACTIVATIONS = ("linear", "tanh", "relu", "selu", "sigmoid", "leaky_relu")
 
 
 def _act(z: FloatArray, name: str) -> FloatArray:
-    if name == "linear":
-        return z
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, 0.01 * z)
-    if name == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))
-    return SELU_LAMBDA * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
+    """The activation, from :mod:`course_lib.network` (one implementation for the whole library)."""
+    return np.asarray(activate(z, name), dtype=np.float64)
 
 
 def _act_grad(z: FloatArray, name: str) -> FloatArray:
-    if name == "linear":
-        return np.ones_like(z)
-    if name == "tanh":
-        return 1.0 - np.tanh(z) ** 2
-    if name == "relu":
-        return (z > 0).astype(z.dtype)
-    if name == "leaky_relu":
-        return np.where(z > 0, 1.0, 0.01)
-    if name == "sigmoid":
-        s = 0.5 * (1.0 + np.tanh(0.5 * z))
-        return s * (1.0 - s)
-    return SELU_LAMBDA * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0.0)))
+    """The activation's derivative, from :mod:`course_lib.network`."""
+    return np.asarray(activation_derivative(z, name), dtype=np.float64)
 
 
 def _phi(x: float) -> float:
