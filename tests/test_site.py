@@ -387,7 +387,7 @@ def test_no_solution_code_or_hidden_tests_in_the_site(site: Path) -> None:
     solution_lines = _solution_lines()
     offenders = []
     for rel, text in _site_texts(site):
-        for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "check_hidden("):
+        for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
             if marker in text:
                 offenders.append(f"{rel}: contains {marker!r}")
         offenders += [
