@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from course_lib import modern
+from course_lib import network
 from course_lib.modern import (
     batchnorm_forward_stds,
     input_output_jacobian,
@@ -38,7 +38,7 @@ def test_selu_mapping_matches_monte_carlo(mu: float, nu: float, omega: float, ta
     rng = np.random.default_rng(20261123)
     n = 2_000_000
     z = rng.normal(mu * omega, math.sqrt(nu * tau), n)
-    a = modern._act(z, "selu")
+    a = network.activate(z, "selu")
     mean, var = selu_mapping(mu, nu, omega=omega, tau=tau)
     # Standard errors: of the mean sqrt(var/n); of the variance var*sqrt((kurtosis-1)/n), with the
     # kurtosis estimated from the same sample (SELU's output is skewed, so no closed form is used).
@@ -82,7 +82,7 @@ def test_lsuv_reaches_unit_variance_in_every_layer(activation: str) -> None:
     for w in result.weights:
         z = h @ w
         assert abs(z.var() - 1.0) < 0.01
-        h = modern._act(z, activation)
+        h = network.activate(z, activation)
 
 
 def test_lsuv_default_is_orthogonal_and_reproducible() -> None:
