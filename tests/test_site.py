@@ -431,7 +431,11 @@ def test_exercise_pages_link_the_student_notebooks(site: Path) -> None:
     missing = []
     for assignment, notebook in wanted.items():
         page = site / "book" / "exercises" / f"{assignment}.html"
-        links = [h for h in _parse(page).hrefs if h.endswith(notebook)]
+        links = [
+            h
+            for h in _parse(page).hrefs
+            if h.rsplit("/", 1)[-1] == notebook and "_sources/" not in h
+        ]
         files = [site / "book" / "exercises" / unquote(h) for h in links]
         if not any(f.exists() for f in files):
             missing.append(assignment)
