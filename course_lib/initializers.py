@@ -295,6 +295,19 @@ def _fill_normal(out: npt.NDArray[Any], std: float, gen: np.random.Generator) ->
     out *= std
 
 
+def _normal(
+    shape: tuple[int, ...], dtype: np.dtype[Any], std: float, gen: np.random.Generator
+) -> npt.NDArray[Any]:
+    """N(0, std^2) draws. float64: one pass through ``Generator.normal`` (the numbers of
+    ``std * standard_normal``, bit for bit, as Keras draws them); float32: native float32 draws
+    scaled in place (NumPy's ``normal`` has no float32 form)."""
+    if dtype == np.float64:
+        return gen.normal(0.0, std, size=shape)
+    out = _empty(shape, dtype)
+    _fill_normal(out, std, gen)
+    return out
+
+
 def _uniform(
     shape: tuple[int, ...], dtype: np.dtype[Any], bound: float, gen: np.random.Generator
 ) -> npt.NDArray[Any]:
@@ -390,9 +403,7 @@ def normal(
     s = check_positive(std, name="std")
     dt = _float_dtype(dtype)
     gen = as_generator(rng)
-    out = _empty(dims, dt)
-    _fill_normal(out, s, gen)
-    return out
+    return _normal(dims, dt, s, gen)
 
 
 @overload
@@ -599,11 +610,10 @@ def variance_scaling(
     var = _scaled_variance(dims, s, mode)
     if distribution == "uniform":
         return _uniform(dims, dt, math.sqrt(3.0 * var), gen)
+    if distribution != "truncated_normal":
+        return _normal(dims, dt, math.sqrt(var), gen)
     out = _empty(dims, dt)
-    if distribution == "truncated_normal":
-        _fill_truncated_normal(out, math.sqrt(var) / TRUNCATED_NORMAL_STD_FACTOR, gen)
-    else:
-        _fill_normal(out, math.sqrt(var), gen)
+    _fill_truncated_normal(out, math.sqrt(var) / TRUNCATED_NORMAL_STD_FACTOR, gen)
     return out
 
 
