@@ -44,7 +44,7 @@ import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -972,6 +972,13 @@ def log_softmax(logits: npt.ArrayLike, axis: int = -1) -> FloatArray:
     return out
 
 
+def _integer_labels(y: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Class labels as int64; whole-valued floats are accepted, anything else raises ValueError."""
+    if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
+        raise ValueError(f"integer labels expected, got dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
 def _labels_to_targets(labels: npt.ArrayLike, shape: tuple[int, ...]) -> FloatArray:
     y = np.asarray(labels)
     if y.ndim == 1:
@@ -979,11 +986,7 @@ def _labels_to_targets(labels: npt.ArrayLike, shape: tuple[int, ...]) -> FloatAr
             raise ValueError(
                 f"shape mismatch: labels have shape {y.shape}, logits have shape {shape}"
             )
-        if y.dtype.kind not in "iu":
-            if y.dtype.kind == "f" and np.all(y == np.round(y)):
-                y = y.astype(np.int64)
-            else:
-                raise ValueError(f"integer labels expected, got dtype {y.dtype}")
+        y = _integer_labels(y)
         if y.size and (y.min() < 0 or y.max() >= shape[1]):
             raise ValueError(
                 f"labels must lie in 0..{shape[1] - 1} for {shape[1]} classes, got "

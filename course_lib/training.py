@@ -120,12 +120,7 @@ def _check_xy(
         raise ValueError(
             f"shape mismatch: {name} has shape {Xa.shape} but its labels have shape {ya.shape}"
         )
-    if ya.dtype.kind not in "iu":
-        if ya.dtype.kind == "f" and np.all(ya == np.round(ya)):
-            ya = ya.astype(np.int64)
-        else:
-            raise ValueError(f"labels must be integers, got dtype {ya.dtype}")
-    return Xa, ya.astype(np.int64)
+    return Xa, _net._integer_labels(ya)
 
 
 def _loss_acc(
