@@ -37,7 +37,7 @@ _MODE_FIX = (
 def _is_thebe(asset: Any) -> bool:
     name = str(getattr(asset, "filename", asset) or "")
     body = str(getattr(asset, "attributes", {}).get("body", ""))
-    return "thebe" in name or "THEBE_JS_URL" in body or "thebe" in body
+    return "thebe" in name or "thebe" in body.lower()
 
 
 def _clean_page(

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .release import ROOT, nbgrader_command, tool_env
+from .specs import NOTEBOOKS as _CONTRACT_NOTEBOOKS
 
 __all__ = [
     "MISTAKES",
@@ -47,13 +48,8 @@ __all__ = [
     "submit",
 ]
 
-NOTEBOOKS = {
-    "ps1_variance": "variance",
-    "ps2_initializers": "initializers",
-    "ps3_deep_signal": "deep_signal",
-    "ps4_frameworks": "frameworks",
-}
-"""Assignment id -> notebook name (DESIGN.md's exercise contract)."""
+NOTEBOOKS = {assignment: Path(name).stem for assignment, name in _CONTRACT_NOTEBOOKS.items()}
+"""Assignment id -> notebook name without .ipynb (from the judge's copy of the contract)."""
 
 MISTAKES: dict[str, dict[str, str]] = {
     "ps1_variance": {
