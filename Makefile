@@ -17,11 +17,12 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 
-.PHONY: help venv book test lint exercises grade grade-demo bench clean
+.PHONY: help venv book test test-portability lint exercises grade grade-demo bench clean
 
 help:
 	@echo "make book        build the book into _build/html (creates .venv on first use)"
 	@echo "make test        run every test: lint, library, book build, grading, browser"
+	@echo "make test-portability   the claim tests under each OpenBLAS kernel this CPU can run"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade A=ps2_initializers   autograde every submission of an assignment"
 	@echo "make grade-demo  grade sample submissions in a scratch course and print the table"
@@ -46,6 +47,9 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest
+
+test-portability: $(STAMP)
+	PY=$(BIN)/python bash .ci/portability
 
 exercises: $(STAMP)
 	$(BIN)/python -m course_lib.grading.release

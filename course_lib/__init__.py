@@ -19,6 +19,9 @@ modern
     What came after He: LSUV, SELU self-normalization, orthogonal/dynamical isometry.
 papers
     The experiments of the paper-reproduction chapters (Glorot & Bengio 2010, He et al. 2015).
+seeds
+    Claims over several seeds: ``over_seeds`` runs an experiment per spawned generator,
+    ``summarize`` gives the median and range the book quotes.
 grading
     Statistical checks used by the hidden tests of the nbgrader assignments.
 
@@ -33,6 +36,7 @@ from .initializers import *  # noqa: F403
 from .modern import *  # noqa: F403
 from .network import *  # noqa: F403
 from .papers import *  # noqa: F403
+from .seeds import *  # noqa: F403
 from .training import *  # noqa: F403
 
 __version__ = "0.1.0"
