@@ -22,6 +22,9 @@ papers
 seeds
     Claims over several seeds: ``over_seeds`` runs an experiment per spawned generator,
     ``summarize`` gives the median and range the book quotes.
+signal
+    Mean-field signal propagation: length and correlation maps by Gauss-Hermite quadrature,
+    chi, order/chaos, depth scales, critical and computed gains (``course_lib.signal``).
 grading
     Statistical checks used by the hidden tests of the nbgrader assignments.
 
@@ -37,6 +40,7 @@ from .modern import *  # noqa: F403
 from .network import *  # noqa: F403
 from .papers import *  # noqa: F403
 from .seeds import *  # noqa: F403
+from . import signal as signal  # the maps' names (chi, phase, ...) stay under course_lib.signal
 from .training import *  # noqa: F403
 
 __version__ = "0.1.0"

@@ -75,7 +75,17 @@ __all__ = [
 FloatArray = npt.NDArray[np.floating]
 Keep = Literal["all", "stats"]
 
-ACTIVATIONS: tuple[str, ...] = ("linear", "tanh", "sigmoid", "relu", "leaky_relu", "selu")
+ACTIVATIONS: tuple[str, ...] = (
+    "linear",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "selu",
+    "elu",
+    "gelu",
+    "silu",
+)
 """The activations :func:`activate`, :func:`forward` and :func:`backward` accept."""
 
 SELU_ALPHA_NET = 1.6732632423543772848170429916717
@@ -99,6 +109,15 @@ def _quiet_overflow(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _std_normal_cdf(x: FloatArray) -> FloatArray:
+    """Phi(x) elementwise, exact to double precision (``math.erf``; NumPy has no erf)."""
+    out: FloatArray = (0.5 * (1.0 + _erf(x / math.sqrt(2.0)))).astype(x.dtype)
+    return out
 
 
 def _check_activation(name: str) -> str:
@@ -126,7 +145,7 @@ def activate(z: npt.ArrayLike, name: str, *, negative_slope: float = 0.01) -> Fl
     ----------
     z : array_like
         Pre-activations.
-    name : {"linear", "tanh", "sigmoid", "relu", "leaky_relu", "selu"}
+    name : {"linear", "tanh", "sigmoid", "relu", "leaky_relu", "selu", "elu", "gelu", "silu"}
         The activation.
     negative_slope : float, default 0.01
         Slope of ``leaky_relu`` for negative inputs (PyTorch's default).
@@ -151,7 +170,11 @@ def activate(z: npt.ArrayLike, name: str, *, negative_slope: float = 0.01) -> Fl
         \operatorname{selu}(z) = \lambda \begin{cases} z & z > 0 \\
             \alpha (e^{z} - 1) & z \le 0 \end{cases}
 
-    with :math:`\lambda \approx 1.0507`, :math:`\alpha \approx 1.6733`. The sigmoid is evaluated
+    with :math:`\lambda \approx 1.0507`, :math:`\alpha \approx 1.6733`; and
+    :math:`\operatorname{elu}(z) = z` for :math:`z > 0`, :math:`e^{z} - 1` otherwise
+    (:math:`\alpha = 1`), :math:`\operatorname{gelu}(z) = z\,\Phi(z)` (the exact, erf-based form,
+    PyTorch's default), :math:`\operatorname{silu}(z) = z\,\sigma(z)` (also called swish).
+    The sigmoid is evaluated
     as :math:`1/(1+e^{-|z|})` or :math:`e^{-|z|}/(1+e^{-|z|})` so that it never overflows.
     Chapter: "Why initialization matters" (book/why_init.md).
     """
@@ -168,6 +191,12 @@ def activate(z: npt.ArrayLike, name: str, *, negative_slope: float = 0.01) -> Fl
     if name == "sigmoid":
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    if name == "elu":
+        return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))).astype(x.dtype, copy=False)
+    if name == "gelu":
+        return x * _std_normal_cdf(x)
+    if name == "silu":
+        return x * activate(x, "sigmoid")
     # selu
     out = SELU_LAMBDA_NET * np.where(x > 0, x, SELU_ALPHA_NET * np.expm1(np.minimum(x, 0.0)))
     return out.astype(x.dtype, copy=False)
@@ -185,7 +214,13 @@ def activation_derivative(
         \tanh'(z) = 1 - \tanh^2 z, \quad \sigma'(z) = \sigma(z)(1 - \sigma(z)), \quad
         \operatorname{relu}'(z) = [z > 0], \quad
         \operatorname{selu}'(z) = \lambda \begin{cases} 1 & z > 0 \\
-            \alpha e^{z} & z \le 0 \end{cases}
+            \alpha e^{z} & z \le 0 \end{cases}, \quad
+        \operatorname{elu}'(z) = \begin{cases} 1 & z > 0 \\ e^{z} & z \le 0 \end{cases},
+
+    .. math::
+
+        \operatorname{gelu}'(z) = \Phi(z) + z\,\varphi(z), \quad
+        \operatorname{silu}'(z) = \sigma(z)\,\bigl(1 + z\,(1 - \sigma(z))\bigr).
 
     At the kink ``z = 0`` of relu, leaky_relu and selu the left derivative is returned (0, the
     negative slope, and :math:`\lambda\alpha`), as PyTorch and Keras do.
@@ -210,6 +245,14 @@ def activation_derivative(
     if name == "sigmoid":
         s = activate(x, "sigmoid")
         return s * (1.0 - s)
+    if name == "elu":
+        return np.where(x > 0, 1.0, np.exp(np.minimum(x, 0.0))).astype(x.dtype, copy=False)
+    if name == "gelu":
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+        return _std_normal_cdf(x) + x * pdf
+    if name == "silu":
+        s = activate(x, "sigmoid")
+        return s * (1.0 + x * (1.0 - s))
     out = SELU_LAMBDA_NET * np.where(x > 0, 1.0, SELU_ALPHA_NET * np.exp(np.minimum(x, 0.0)))
     return out.astype(x.dtype, copy=False)
 
@@ -226,6 +269,8 @@ def _derivative_from(z: FloatArray, a: FloatArray, name: str, slope: float) -> F
         return (z > 0).astype(z.dtype)
     if name == "leaky_relu":
         return np.where(z > 0, 1.0, slope).astype(z.dtype, copy=False)
+    if name in ("elu", "gelu", "silu"):
+        return activation_derivative(z, name)
     # selu: for z <= 0, a = lambda*alpha*(e^z - 1) so f'(z) = lambda*alpha*e^z = a + lambda*alpha
     la = SELU_LAMBDA_NET * SELU_ALPHA_NET
     return np.where(z > 0, SELU_LAMBDA_NET, a + la).astype(z.dtype, copy=False)
@@ -272,7 +317,9 @@ def saturation_fraction(
     - leaky_relu: :math:`a \le 0` (the gradient is only the negative slope);
     - selu: :math:`a \le -\lambda\alpha(1 - \text{tol})` (near the lower asymptote
       :math:`-\lambda\alpha`);
-    - linear: never (always 0.0).
+    - elu: :math:`a \le -(1 - \text{tol})` (near the lower asymptote :math:`-1`);
+    - linear, gelu, silu: never (always 0.0; gelu and silu have no flat asymptote of
+      :math:`f` with a zero derivative on a half-line that a threshold on :math:`a` can pick out).
 
     Chapter: "Why initialization matters" (book/why_init.md) and "Glorot & Bengio 2010"
     (book/papers/glorot2010.md).
@@ -296,6 +343,8 @@ def _saturated_mask(
         out = x <= 0
     elif activation == "selu":
         out = x <= -SELU_LAMBDA_NET * SELU_ALPHA_NET * (1.0 - tol)
+    elif activation == "elu":
+        out = x <= -(1.0 - tol)
     else:
         out = np.zeros(x.shape, dtype=bool)
     return out
