@@ -32,6 +32,7 @@ Every sampling function takes a keyword-only ``rng`` (SPEC 7) and leaves the
 global ``np.random`` state alone.
 """
 
+from . import signal as signal  # the maps' names (chi, phase, ...) stay under course_lib.signal
 from ._validation import as_generator as as_generator
 from .data import *  # noqa: F403
 from .experiments import *  # noqa: F403
@@ -40,7 +41,6 @@ from .modern import *  # noqa: F403
 from .network import *  # noqa: F403
 from .papers import *  # noqa: F403
 from .seeds import *  # noqa: F403
-from . import signal as signal  # the maps' names (chi, phase, ...) stay under course_lib.signal
 from .training import *  # noqa: F403
 
 __version__ = "0.1.0"
