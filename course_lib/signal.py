@@ -27,16 +27,18 @@ through :func:`course_lib.network.forward` with weights from
 Accuracy. With the default ``n_points = 300`` (an even number, so no node sits on the kink of
 ReLU-like activations at 0) the one-dimensional expectations are exact for polynomials of degree
 < 600, agree with the closed forms of ReLU (:math:`q/2`, :math:`\chi = \sigma_w^2/2`) to
-rounding, and with a 400 001-point trapezoid rule to better than 1e-8 for tanh, sigmoid and
-GELU at :math:`q \le 3`, 2e-6 at :math:`q = 10`. Accuracy falls as :math:`q` grows, because :math:`f(\sqrt q z)` then varies on
-a scale :math:`1/\sqrt q` comparable to the node spacing: for the sigmoid at :math:`q = 44`
-(:math:`\sigma_w^2 = 100`) the relative error of :math:`\chi` is about 2e-4
-(``tests/test_signal.py`` checks these bounds). The two-dimensional correlation map uses a product
+rounding, and with a 400 001-point trapezoid rule to better than 1e-7 for tanh, sigmoid and
+GELU at :math:`q \le 3`. Accuracy falls as :math:`q` grows, because :math:`f(\sqrt q z)`
+then varies on a scale :math:`1/\sqrt q` comparable to the node spacing: for the sigmoid at
+:math:`q = 44` (:math:`\sigma_w^2 = 100`) the relative error of :math:`\chi` is about 2e-4,
+for tanh at :math:`q = 10` about 1e-4 (2e-6 for the length map); ``tests/test_signal.py``
+checks these bounds. The two-dimensional correlation map uses a product
 rule of ``n_points = 128`` nodes per axis; for ReLU it matches the arc-cosine kernel of Cho & Saul
 (2009) to 2e-3 (the kink along a line in the plane limits Gauss-Hermite to slow algebraic
-convergence); for the smooth activations its slope at :math:`c = 1` matches the one-dimensional
-:math:`\chi` to about 1e-4 (sigmoid at :math:`q^* \approx 17`) or better. That is far below the Monte Carlo noise
-of a width-1000 network (about 0.03 in :math:`c`), the use the chapter makes of it.
+convergence); for the smooth activations its slope at :math:`c = 1` matches the
+one-dimensional :math:`\chi` to about 1e-4 (sigmoid at :math:`q^* \approx 17`) or better.
+That is far below the Monte Carlo noise of a width-500 network (about 0.03 in :math:`c`), the
+use the chapter makes of it.
 
 Chapter: "Signal propagation beyond the variance" (book/papers/signal_propagation.md).
 """
