@@ -73,12 +73,14 @@ __all__ = [
     "SignalTrajectory",
     "backward_gain",
     "chi",
+    "chi_grid",
     "correlation_fixed_point",
     "correlation_map",
     "correlation_slope",
     "critical_gain",
     "critical_sigma_w2",
     "depth_scales",
+    "expected_saturation",
     "fixed_point",
     "gain_table",
     "gaussian_expectation",
@@ -763,7 +765,10 @@ def critical_sigma_w2(
     Raises
     ------
     ValueError
-        When :math:`\chi < 1` up to ``max_sigma_w2`` (no edge of chaos is reached).
+        When :math:`\chi < 1` up to ``max_sigma_w2``, or when :math:`\chi` stays below 1 until
+        the forward signal diverges (the boundary found is then not an edge of chaos: the
+        fixed point :math:`q^*` disappears while :math:`\chi < 1`, as for GELU and SiLU at
+        small :math:`\sigma_b^2`).
 
     Notes
     -----
@@ -805,7 +810,93 @@ def critical_sigma_w2(
             hi = mid
         else:
             lo = mid
+    chi_lo = chi(act.f, sigma_w2=lo, sigma_b2=sb, derivative=df)
+    if abs(chi_lo - 1.0) > 1e-3:
+        raise ValueError(
+            f"no edge of chaos for {act.label} with sigma_b2={sb:g}: chi rises only to "
+            f"{chi_lo:.3f} before the forward signal diverges (no finite fixed point) at "
+            f"sigma_w2 = {hi:.4g}; the net jumps from order to explosion"
+        )
     return 0.5 * (lo + hi)
+
+
+def chi_grid(
+    activation: ActivationLike,
+    sigma_w2: npt.ArrayLike,
+    sigma_b2: npt.ArrayLike,
+    *,
+    derivative: ArrayFn | None = None,
+) -> FloatArray:
+    r""":math:`\chi` on a grid of :math:`(\sigma_b^2, \sigma_w^2)`; ``nan`` where q diverges.
+
+    Parameters
+    ----------
+    activation : str or callable
+    sigma_w2, sigma_b2 : array_like, 1-d
+        Grid values.
+    derivative : callable, optional
+
+    Returns
+    -------
+    ndarray, shape (len(sigma_b2), len(sigma_w2))
+
+    Notes
+    -----
+    The phase diagram of the chapter: :math:`\chi < 1` order, :math:`\chi > 1` chaos, the
+    contour :math:`\chi = 1` the edge of chaos. Chapter: "Signal propagation beyond the variance".
+    """
+    act = _resolve(activation, derivative)
+    df = _need_derivative(act)
+    ws = np.atleast_1d(np.asarray(sigma_w2, dtype=np.float64))
+    bs = np.atleast_1d(np.asarray(sigma_b2, dtype=np.float64))
+    out = np.full((bs.size, ws.size), np.nan)
+    for i, sb in enumerate(bs):
+        for j, sw in enumerate(ws):
+            try:
+                out[i, j] = chi(act.f, sigma_w2=float(sw), sigma_b2=float(sb), derivative=df)
+            except DivergentSignalError:
+                pass
+    return out
+
+
+def expected_saturation(activation: str, q: float, *, tol: float = 0.05) -> float:
+    r"""Fraction of units saturated when pre-activations are :math:`N(0, q)`.
+
+    Parameters
+    ----------
+    activation : {"sigmoid", "tanh", "relu"}
+    q : float
+        Pre-activation variance (> 0).
+    tol : float, default 0.05
+        The threshold of :func:`course_lib.network.saturation_fraction`.
+
+    Returns
+    -------
+    float
+
+    Notes
+    -----
+    With the definitions of :func:`course_lib.network.saturation_fraction`:
+    sigmoid :math:`P(|u| \ge \operatorname{logit}(1 - \text{tol}))`, tanh
+    :math:`P(|u| \ge \operatorname{artanh}(1 - \text{tol}))`, both
+    :math:`\operatorname{erfc}(t/\sqrt{2q})`; ReLU :math:`P(u \le 0) = 1/2`.
+    Chapter: "Signal propagation beyond the variance" (what saturation costs at :math:`\chi = 1`).
+    """
+    qf = check_positive(q, name="q")
+    t = float(tol)
+    if not 0 < t < 0.5:
+        raise ValueError(f"tol must lie in (0, 0.5), got {tol!r}")
+    if activation == "relu":
+        return 0.5
+    if activation == "sigmoid":
+        thr = math.log((1.0 - t) / t)
+    elif activation == "tanh":
+        thr = math.atanh(1.0 - t)
+    else:
+        raise ValueError(
+            f"expected_saturation has closed forms for sigmoid, tanh and relu, got {activation!r}"
+        )
+    return math.erfc(thr / math.sqrt(2.0 * qf))
 
 
 def critical_gain(activation: ActivationLike, *, derivative: ArrayFn | None = None) -> float:
@@ -889,12 +980,16 @@ class GainRow:
         :func:`variance_gain`, :math:`1/\\sqrt{E[f(z)^2]}` (forward variance kept at :math:`q=1`).
     backward : float
         :func:`backward_gain`, :math:`1/\\sqrt{E[f'(z)^2]}` (:math:`\\chi = 1` at :math:`q=1`).
+    critical : float or None
+        :func:`critical_gain` (:math:`\\chi = 1` at the forward fixed point, zero biases);
+        ``None`` where the bias-free net has no edge of chaos (GELU, SiLU).
     """
 
     activation: str
     pytorch: float | None
     forward: float
     backward: float
+    critical: float | None
 
 
 def gain_table(activations: Sequence[str] = GAIN_TABLE_ACTIVATIONS) -> list[GainRow]:
@@ -913,7 +1008,9 @@ def gain_table(activations: Sequence[str] = GAIN_TABLE_ACTIVATIONS) -> list[Gain
     -----
     The *forward gain* :math:`g_q = 1/\sqrt{\mathrm E[f(z)^2]}` makes :math:`q = 1` a fixed point
     of the length map; the *backward gain* :math:`g_\chi = 1/\sqrt{\mathrm E[f'(z)^2]}` makes
-    :math:`\chi = 1` at :math:`q = 1`. For linear, ReLU and leaky ReLU both equal PyTorch's gain
+    :math:`\chi = 1` at :math:`q = 1`; the *critical gain* (:func:`critical_gain`) makes
+    :math:`\chi = 1` at the fixed point the bias-free net settles at. For linear, ReLU and
+    leaky ReLU the first two equal PyTorch's gain
     exactly; for tanh :math:`g_q \approx 1.593` is within 5% of PyTorch's 5/3. PyTorch's sigmoid
     gain 1 and SELU gain 3/4 follow neither rule (PyTorch documents 3/4 as a choice that trades
     SELU's self-normalization for more stable gradients). Chapter: "Signal propagation beyond
@@ -926,7 +1023,11 @@ def gain_table(activations: Sequence[str] = GAIN_TABLE_ACTIVATIONS) -> list[Gain
                 f"gain_table takes names from {', '.join(_net.ACTIVATIONS)}, got {name!r}"
             )
         torch = calculate_gain(name) if name in NONLINEARITIES else None
-        rows.append(GainRow(name, torch, variance_gain(name), backward_gain(name)))
+        try:
+            crit: float | None = critical_gain(name)
+        except ValueError:
+            crit = None
+        rows.append(GainRow(name, torch, variance_gain(name), backward_gain(name), crit))
     return rows
 
 
