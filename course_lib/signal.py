@@ -120,6 +120,7 @@ GAIN_TABLE_ACTIVATIONS: tuple[str, ...] = (
 """The activations :func:`gain_table` reports by default."""
 
 _Q_MAX = 1e12  # a length-map iterate beyond this counts as divergent
+_Q_DEAD = 1e-30  # a fixed point below this times q0 is reported as 0 (the signal dies out)
 _Q_TINY = 1e-200  # chi at q* = 0 is evaluated here (the limit q -> 0+)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -353,7 +354,8 @@ def fixed_point(
     Returns
     -------
     float
-        :math:`q^*` (0.0 when the signal dies out, e.g. tanh with :math:`\sigma_w^2 < 1`,
+        :math:`q^*` (0.0 when the signal dies out, i.e. the root lies below :math:`10^{-30} q_0`,
+        e.g. tanh with :math:`\sigma_w^2 < 1`,
         :math:`\sigma_b = 0`; ``q0`` itself when every :math:`q` is fixed, e.g. ReLU at
         :math:`\sigma_w^2 = 2`, :math:`\sigma_b = 0`).
 
@@ -367,9 +369,9 @@ def fixed_point(
     -----
     For the activations here the map :math:`L(q)` is increasing, so the iteration
     :math:`q^{l+1} = L(q^l)` moves monotonically from ``q0`` towards the nearest root of
-    :math:`L(q) = q` in the direction of :math:`L(q_0) - q_0`. That root is bracketed by doubling
-    (or halving) :math:`q` and then found by bisection in :math:`\log q`, which gives the limit of
-    the iteration without its slow convergence near criticality.
+    :math:`L(q) = q` in the direction of :math:`L(q_0) - q_0`. That root is bracketed by
+    quadrupling (or quartering) :math:`q` and then found by bisection in :math:`\log q`, which
+    gives the limit of the iteration without its slow convergence near criticality.
     Chapter: "Signal propagation beyond the variance", equation ``eq-sp-fixed``.
     """
     act = _resolve(activation, None)
@@ -388,7 +390,7 @@ def fixed_point(
     lo, hi = q_start, q_start
     if g0 > 0:  # the iteration grows: look upwards for g < 0
         while True:
-            hi = 2.0 * lo
+            hi = 4.0 * lo
             gh = g(hi)
             if math.isfinite(gh) and gh <= 0:
                 break
@@ -401,8 +403,8 @@ def fixed_point(
             lo = hi
     else:  # the iteration shrinks: look downwards for g > 0
         while True:
-            lo = 0.5 * hi
-            if lo < 1e-300:
+            lo = 0.25 * hi
+            if lo < _Q_DEAD * q_start:
                 return 0.0
             if g(lo) >= 0:
                 break
