@@ -30,6 +30,7 @@ CHAPTERS: dict[str, str] = {
     "book/papers/glorot2010": "Glorot",
     "book/papers/he2015": "He",
     "book/papers/beyond": "After",
+    "book/papers/signal_propagation": "Signal",
 }
 
 
