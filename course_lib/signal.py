@@ -1270,7 +1270,7 @@ def map_vs_monte_carlo(
     sigma_w2, sigma_b2, q0, c0, depth, width
         As in :func:`propagate` and :func:`simulate_signal`.
     n_seeds : int, default 5
-        Independent networks, one per child of ``rng`` (:func:`course_lib.seeds.over_seeds`).
+        Independent networks, one per child of ``rng`` (``course_lib.seeds.over_seeds``).
     rng : Generator, int or SeedSequence
         Keyword-only.
 
