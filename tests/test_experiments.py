@@ -343,7 +343,7 @@ def test_bad_input() -> None:
         ex.preactivation_variance_grid([], [1.0], [1.0], n_samples=10, rng=0)
     with pytest.raises(ValueError, match="'linear', 'tanh'"):
         ex.deep_network_statistics(
-            depth=2, width=4, activation="gelu", initializer=scaled_normal(1), n_samples=4, rng=0
+            depth=2, width=4, activation="swish", initializer=scaled_normal(1), n_samples=4, rng=0
         )
     with pytest.raises(ValueError, match="depth"):
         ex.deep_network_statistics(

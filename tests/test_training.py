@@ -163,7 +163,7 @@ def test_bad_input() -> None:
     with pytest.raises(ValueError, match="validation"):
         training.train_mlp(Xtr, ytr, [64, 10], early_stopping_patience=2, **kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'relu'"):
-        training.train_mlp(Xtr, ytr, [64, 10], initializer=lecun, activation="gelu", rng=0)
+        training.train_mlp(Xtr, ytr, [64, 10], initializer=lecun, activation="swish", rng=0)
     with pytest.raises(ValueError, match=r"shape \(1348, 64\) but its labels have shape \(3,\)"):
         training.train_mlp(Xtr, ytr[:3], [64, 10], **kw)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="both X_val and y_val"):
