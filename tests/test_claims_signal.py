@@ -66,11 +66,13 @@ def test_tanh_order_chaos_and_depth_scales(tanh_crit: float) -> None:
 
 
 def test_maps_cover_the_networks(comparisons: dict[str, sp.MapComparison]) -> None:
-    # "the map lies inside the range of five networks at most layers": expected 94% if unbiased
+    # "the map lies inside the range of five networks at most layers". An unbiased map is inside
+    # with probability 1 - 2/2**5 = 94% per layer; over 8 other chapter generators the fraction
+    # ranged from 0.79 to 1.0 for c and 0.92 to 0.99 for q, so "most" (> 1/2) holds with margin
     cover_c = np.mean([sp.coverage(c.c_runs(), c.theory.c) for c in comparisons.values()])
     cover_q = np.mean([sp.coverage(c.q_runs(), c.theory.q[:, 0]) for c in comparisons.values()])
-    assert cover_c >= 0.8
-    assert cover_q >= 0.6
+    assert cover_c > 0.5
+    assert cover_q > 0.5
     for cmp in comparisons.values():
         assert len(cmp.runs) >= 5
 
@@ -106,8 +108,11 @@ def test_sigmoid_saturation_at_criticality(
     q = sp.fixed_point("sigmoid", sigma_w2=sig_crit)
     frac = sp.expected_saturation("sigmoid", q)
     assert frac > 0.5  # "most units saturated"
-    # every sampled network measures the predicted fraction (1000 activations per layer over 30
-    # layers: the binomial standard error of one network's mean is below 0.005; 0.02 is > 4 SE)
+    # every sampled network measures the predicted fraction. One network's fraction moves with
+    # its own q^l, which fluctuates by several percent at width 500 (d frac / d ln q is about
+    # 0.16 here), on top of the binomial error (about 0.003 for 30 000 activations): over 40
+    # networks from 8 other generators the largest deviation was 0.011, so 0.02 has margin
+    # while a wrong q* (e.g. q = 4, what sigma_w2 = 16 gives, fraction 0.14) fails by far
     for run in comparisons["sigmoid, critical"].runs:
         assert run.saturated is not None
         assert abs(float(run.saturated[1:].mean()) - frac) < 0.02
