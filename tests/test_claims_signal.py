@@ -113,7 +113,7 @@ def test_sigmoid_saturation_at_criticality(
     # its own q^l, which fluctuates by several percent at width 500 (d frac / d ln q is about
     # 0.16 here), on top of the binomial error (about 0.003 for 30 000 activations): over 40
     # networks from 8 other generators the largest deviation was 0.011, so 0.02 has margin
-    # while a wrong prediction fails by far (power check below)
+    # while a wrong prediction fails (power check below)
     def matches(prediction: float) -> bool:
         runs = comparisons["sigmoid, critical"].runs
         return all(

@@ -326,3 +326,17 @@ def test_bad_input_errors() -> None:
         sig.gain_table(["swish"])
     with pytest.raises(ValueError, match="no edge of chaos"):
         sig.critical_sigma_w2("tanh", sigma_b2=1e6, max_sigma_w2=10.0)
+
+
+def test_xi_q_is_the_geometric_rate_of_the_length_map() -> None:
+    # |q^l - q*| shrinks by exp(-1/xi_q) per layer near the fixed point
+    ds = sig.depth_scales("tanh", sigma_w2=2.0, sigma_b2=0.1)
+    q = ds.q_star * 1.01
+    gaps = []
+    for _ in range(6):
+        q = float(sig.length_map(q, "tanh", sigma_w2=2.0, sigma_b2=0.1))
+        gaps.append(abs(q - ds.q_star))
+    rate = gaps[-1] / gaps[-2]
+    assert rate == pytest.approx(math.exp(-1 / ds.xi_q), rel=1e-3)
+    # and a wrong scale (the correlation depth scale) does not describe it
+    assert abs(rate - math.exp(-1 / ds.xi_c)) > 0.05
