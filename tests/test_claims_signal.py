@@ -172,3 +172,9 @@ def test_gain_table_claims() -> None:
             assert g / math.sqrt(2) < 1.2
     assert rows["selu"].forward == pytest.approx(1.0, abs=1e-4)
     assert rows["sigmoid"].critical == pytest.approx(math.sqrt(sp.critical_sigma_w2("sigmoid")))
+
+
+def test_spread_is_largest_in_the_chaotic_phase(comparisons: dict[str, sp.MapComparison]) -> None:
+    # "the spread ... is largest in the chaotic phase": median over layers of the range of c
+    spread = {k: float(np.median(np.ptp(c.c_runs(), axis=0)[1:])) for k, c in comparisons.items()}
+    assert spread["tanh, chaotic"] > max(spread["tanh, ordered"], spread["sigmoid, critical"])
