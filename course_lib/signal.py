@@ -779,7 +779,7 @@ def critical_sigma_w2(
     by bisection in :math:`\log\sigma_w^2`, with :math:`q^*` recomputed at every trial
     (:func:`fixed_point`). A trial whose forward signal diverges counts as chaotic
     (:math:`\chi > 1`). ReLU with :math:`\sigma_b = 0` gives exactly 2, He's value.
-    Chapter: "Signal propagation beyond the variance", equation ``eq-sp-critical``.
+    Chapter: "Signal propagation beyond the variance", equation ``eq-sp-gains``.
     """
     act = _resolve(activation, derivative)
     df = _need_derivative(act)
