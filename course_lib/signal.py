@@ -301,6 +301,23 @@ def length_map_slope(
 ) -> float:
     r"""Slope :math:`dq^{l+1}/dq^l` of the length map at ``q`` (> 0).
 
+    Parameters
+    ----------
+    q : float
+        Variance (> 0).
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    sigma_w2 : float
+        Keyword-only weight variance.
+    derivative : callable, optional
+        :math:`f'`, required for a callable activation.
+    n_points : int
+        Gauss-Hermite nodes.
+
+    Returns
+    -------
+    float
+
     Notes
     -----
     By Stein's lemma (:math:`\mathrm E[z\,g(z)] = \mathrm E[g'(z)]`),
@@ -571,6 +588,26 @@ def correlation_slope(
 ) -> FloatArray:
     r"""Slope :math:`\chi_c = dc^{l+1}/dc^l = \sigma_w^2 \mathrm E[f'(u_1) f'(u_2)]` of the map.
 
+    Parameters
+    ----------
+    c : float or array_like
+        Correlation(s) in [-1, 1].
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    sigma_w2, sigma_b2 : float
+        Keyword-only weight and bias variances.
+    q : float, optional
+        Variance (default: the fixed point :math:`q^*`).
+    derivative : callable, optional
+        :math:`f'`, required for a callable activation.
+    n_points : int
+        Nodes per axis of the two-dimensional rule.
+
+    Returns
+    -------
+    ndarray
+        :math:`\chi_c`, same shape as ``c``.
+
     Notes
     -----
     Differentiating :func:`correlation_map` under the integral and integrating by parts
@@ -603,6 +640,19 @@ def correlation_fixed_point(
     n_points: int = DEFAULT_POINTS_2D,
 ) -> float:
     r"""The stable fixed point :math:`c^*` of the correlation map.
+
+    Parameters
+    ----------
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    sigma_w2, sigma_b2 : float
+        Keyword-only weight and bias variances.
+    derivative : callable, optional
+        :math:`f'`, required for a callable activation.
+    tol : float
+        Absolute tolerance of the bisection.
+    n_points : int
+        Nodes per axis of the two-dimensional rule.
 
     Returns
     -------
@@ -652,6 +702,21 @@ def phase(
     atol: float = 1e-6,
 ) -> Literal["order", "chaos", "critical"]:
     r"""``"order"`` if :math:`\chi < 1`, ``"chaos"`` if :math:`\chi > 1`, else ``"critical"``.
+
+    Parameters
+    ----------
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    sigma_w2, sigma_b2 : float
+        Keyword-only weight and bias variances.
+    derivative : callable, optional
+        :math:`f'`, required for a callable activation.
+    atol : float
+        Band around :math:`\chi = 1` reported as critical.
+
+    Returns
+    -------
+    {"order", "chaos", "critical"}
 
     Notes
     -----
@@ -708,6 +773,19 @@ def depth_scales(
     derivative: ArrayFn | None = None,
 ) -> DepthScales:
     r"""The depth scales :math:`\xi_q` and :math:`\xi_c` of Schoenholz et al. (2017).
+
+    Parameters
+    ----------
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    sigma_w2, sigma_b2 : float
+        Keyword-only weight and bias variances.
+    derivative : callable, optional
+        :math:`f'`, required for a callable activation.
+
+    Returns
+    -------
+    DepthScales
 
     Notes
     -----
@@ -905,6 +983,22 @@ def expected_saturation(activation: str, q: float, *, tol: float = 0.05) -> floa
 def critical_gain(activation: ActivationLike, *, derivative: ArrayFn | None = None) -> float:
     r"""The gain :math:`\sqrt{\sigma_w^2}` that puts a bias-free net on the edge of chaos.
 
+    Parameters
+    ----------
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    derivative : callable, optional
+        :math:`f'`, required for a callable activation.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Where the bias-free net has no edge of chaos (see :func:`critical_sigma_w2`).
+
     Notes
     -----
     :math:`g_\chi = \sqrt{\sigma_w^{2,\mathrm{crit}}}` with :math:`\chi = 1` at
@@ -917,6 +1011,17 @@ def critical_gain(activation: ActivationLike, *, derivative: ArrayFn | None = No
 
 def variance_gain(activation: ActivationLike, *, n_points: int = DEFAULT_POINTS) -> float:
     r"""The gain :math:`1/\sqrt{\mathrm E[f(z)^2]}`, :math:`z \sim N(0, 1)`.
+
+    Parameters
+    ----------
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    n_points : int
+        Gauss-Hermite nodes.
+
+    Returns
+    -------
+    float
 
     Notes
     -----
@@ -947,6 +1052,19 @@ def backward_gain(
 ) -> float:
     r"""The gain :math:`1/\sqrt{\mathrm E[f'(z)^2]}`, :math:`z \sim N(0, 1)`: :math:`\chi = 1` at
     :math:`q = 1`.
+
+    Parameters
+    ----------
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    derivative : callable, optional
+        :math:`f'`, required for a callable activation.
+    n_points : int
+        Gauss-Hermite nodes.
+
+    Returns
+    -------
+    float
 
     Notes
     -----
@@ -1070,6 +1188,28 @@ def propagate(
     n_points: int = DEFAULT_POINTS_2D,
 ) -> SignalTrajectory:
     r"""Iterate the mean-field maps from :math:`(q^0, q^0, c^0)` for ``depth`` layers.
+
+    Parameters
+    ----------
+    activation : str or callable
+        A name from :data:`course_lib.network.ACTIVATIONS` or an elementwise callable.
+    sigma_w2, sigma_b2 : float
+        Keyword-only weight and bias variances.
+    q0, c0 : float
+        Layer-0 variance (> 0) of both inputs and their correlation.
+    depth : int
+        Number of layers.
+    n_points : int
+        Nodes per axis of the two-dimensional rule.
+
+    Returns
+    -------
+    SignalTrajectory
+
+    Raises
+    ------
+    DivergentSignalError
+        When the variance grows past 1e12.
 
     Notes
     -----
