@@ -48,6 +48,8 @@ __all__ = [
     "ResidualNet",
     "ResidualTraining",
     "branch_gain",
+    "growth_comparison",
+    "growth_per_block",
     "init_residual",
     "predicted_variance",
     "residual_backward",
@@ -579,6 +581,67 @@ def residual_depth_sweep(
                 float((bp.log_grad_var[0] - bp.log_grad_var[-1]) / ln2),
             )
     return out
+
+
+def growth_comparison(
+    depths: Sequence[int] = (10, 100, 1000),
+    *,
+    zero_depth: int = 100,
+    width: int = 64,
+    batch: int = 32,
+    rng: RNGLike,
+) -> dict[tuple[str, int], tuple[float, float]]:
+    r"""The chapter's comparison of schemes: forward and backward growth in factors of two.
+
+    Keys are ``(name, depth)`` with ``name`` in ``"plain"``, ``"scaled"`` (at every depth of
+    ``depths``), ``"normalized"`` (plain He branches ending in a normalization, :math:`\gamma = 1`)
+    and, at ``zero_depth`` only (they are exactly the identity, whatever the depth),
+    ``"zero_last"``, ``"skipinit"``, ``"fixup"`` and ``"zero_gamma"``; values are the pair of
+    :func:`residual_depth_sweep`. All draws come from ``rng``.
+
+    Notes
+    -----
+    Predictions: :math:`L` for ``"plain"``, :math:`L\log_2(1+1/L) \le \log_2 e` for
+    ``"scaled"``, :math:`\log_2(1 + L)` for ``"normalized"`` and 0 for the zero-initialized
+    schemes (:func:`predicted_variance`). Chapter: "Residual networks" (book/papers/residual.md).
+    """
+    gen = as_generator(rng)
+    kw = {"width": width, "batch": batch}
+    plain = residual_depth_sweep(depths, ("plain", "scaled"), rng=gen, **kw)
+    normed = residual_depth_sweep(depths, ("plain",), normalize=True, rng=gen, **kw)
+    zero = residual_depth_sweep((zero_depth,), ("zero_last", "skipinit", "fixup"), rng=gen, **kw)
+    zero_gamma = residual_depth_sweep((zero_depth,), ("zero_last",), normalize=True, rng=gen, **kw)
+    out = {(s, int(d)): plain[s, int(d)] for s in ("plain", "scaled") for d in depths}
+    out |= {("normalized", int(d)): normed["plain", int(d)] for d in depths}
+    out |= {(s, int(zero_depth)): zero[s, int(zero_depth)] for s in ("zero_last", "skipinit",
+                                                                      "fixup")}
+    out["zero_gamma", int(zero_depth)] = zero_gamma["zero_last", int(zero_depth)]
+    return out
+
+
+def growth_per_block(
+    widths: Sequence[int], *, depth: int = 30, batch: int = 32, rng: RNGLike
+) -> list[float]:
+    r"""Measured forward growth of a plain He residual stack, in factors of two per block.
+
+    One network per width (a child of ``rng`` each); returns
+    :math:`\log_2(q_L/q_0)/L` for each width.
+
+    Notes
+    -----
+    The mean of the per-block factor :math:`q_{l+1}/q_l` is 2 at any width
+    (:func:`predicted_variance`), but its logarithm averages to less than :math:`\log_2 2 = 1`
+    (Jensen's inequality), by about half the factor's relative variance, which is of order
+    :math:`1/n`: narrow stacks fall further short of one factor of two per block. Chapter:
+    "Residual networks" (book/papers/residual.md).
+    """
+    children = as_generator(rng).spawn(len(widths))
+    return [
+        residual_depth_sweep((depth,), ("plain",), width=int(w), batch=batch, rng=c)[
+            "plain", int(depth)
+        ][0] / depth
+        for w, c in zip(widths, children, strict=True)
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
