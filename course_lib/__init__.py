@@ -22,6 +22,11 @@ papers
 seeds
     Claims over several seeds: ``over_seeds`` runs an experiment per spawned generator,
     ``summarize`` gives the median and range the book quotes.
+residual
+    Residual MLPs at initialization: variance growth with depth and its fixes (1/sqrt(L), zero
+    init, SkipInit, Fixup).
+attention
+    A small NumPy transformer at initialization: attention, LayerNorm, pre-/post-LN stacks.
 grading
     Statistical checks used by the hidden tests of the nbgrader assignments.
 
@@ -29,6 +34,8 @@ Every sampling function takes a keyword-only ``rng`` (SPEC 7) and leaves the
 global ``np.random`` state alone.
 """
 
+from . import attention as attention
+from . import residual as residual
 from ._validation import as_generator as as_generator
 from .data import *  # noqa: F403
 from .experiments import *  # noqa: F403

@@ -1,4 +1,4 @@
-r"""A small NumPy transformer at initialization: attention, LayerNorm, GELU MLP, pre-/post-LN stacks.
+r"""A small NumPy transformer at initialization: attention, LayerNorm, GELU MLP, pre-/post-LN.
 
 Deterministic kernels with analytic backward passes (:func:`layer_norm`, :func:`gelu`,
 :func:`attention_forward` / :func:`attention_backward`, :func:`transformer_forward` /
@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -90,7 +91,9 @@ def gelu_derivative(x: npt.ArrayLike) -> FloatArray:
     return out
 
 
-def layer_norm(x: npt.ArrayLike, eps: float = _EPS) -> tuple[FloatArray, tuple[FloatArray, FloatArray]]:
+def layer_norm(
+    x: npt.ArrayLike, eps: float = _EPS
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray]]:
     r"""LayerNorm over the last axis with gain 1 and shift 0 (their values at initialization).
 
     Returns
@@ -367,7 +370,9 @@ def embed_tokens(
     """
     t = np.asarray(tokens)
     if t.ndim != 2 or t.dtype.kind not in "iu":
-        raise ValueError(f"tokens must be a 2-D integer array (batch, tokens), got {t.dtype} {t.shape}")
+        raise ValueError(
+            f"tokens must be a 2-D integer array (batch, tokens), got {t.dtype} {t.shape}"
+        )
     if t.size and (t.min() < 0 or t.max() >= wte.shape[0]):
         raise ValueError(f"token ids must lie in 0..{wte.shape[0] - 1}")
     if t.shape[1] > wpe.shape[0]:
@@ -418,7 +423,9 @@ def _ms(x: FloatArray) -> float:
     return float(np.mean(x * x))
 
 
-def _mlp(x: FloatArray, w: LayerWeights) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray]]:
+def _mlp(
+    x: FloatArray, w: LayerWeights
+) -> tuple[FloatArray, tuple[FloatArray, FloatArray, FloatArray]]:
     hpre = x @ w.w1
     a = gelu(hpre)
     return a @ w.w2, (x, hpre, a)
@@ -481,7 +488,9 @@ def transformer_forward(
     if h.ndim != 3:
         raise ValueError(f"x must have shape (batch, tokens, d_model), got shape {h.shape}")
     if not layers:
-        raise ValueError("layers is empty: draw them with init_transformer(n_layers, d_model, rng=...)")
+        raise ValueError(
+            "layers is empty: draw them with init_transformer(n_layers, d_model, rng=...)"
+        )
     if layers[0].wq.shape[0] != h.shape[-1]:
         raise ValueError(
             f"x has d_model = {h.shape[-1]} but the layers expect {layers[0].wq.shape[0]}"
@@ -562,19 +571,20 @@ def transformer_backward(
     out: list[dict[str, FloatArray]] = [{} for _ in layers]
     for i in range(len(layers) - 1, -1, -1):
         w, c = layers[i], trace.cache[i]
-        ln1, ln2 = c["ln1"], c["ln2"]
-        mlp_c, attn_c = c["mlp"], c["attn"]
-        assert isinstance(attn_c, AttentionCache)
+        ln1 = cast(tuple[FloatArray, FloatArray], c["ln1"])
+        ln2 = cast(tuple[FloatArray, FloatArray], c["ln2"])
+        mlp_c = cast(tuple[FloatArray, FloatArray, FloatArray], c["mlp"])
+        attn_c = cast(AttentionCache, c["attn"])
         if trace.norm == "pre":
-            du2, gm = _mlp_backward(g, mlp_c, w)  # type: ignore[arg-type]
-            g = g + layer_norm_backward(du2, ln2)  # type: ignore[arg-type]
+            du2, gm = _mlp_backward(g, mlp_c, w)
+            g = g + layer_norm_backward(du2, ln2)
             du1, ga = attention_backward(g, attn_c, w.wq, w.wk, w.wv, w.wo)
-            g = g + layer_norm_backward(du1, ln1)  # type: ignore[arg-type]
+            g = g + layer_norm_backward(du1, ln1)
         else:
-            g = layer_norm_backward(g, ln2)  # type: ignore[arg-type]
-            dx, gm = _mlp_backward(g, mlp_c, w)  # type: ignore[arg-type]
+            g = layer_norm_backward(g, ln2)
+            dx, gm = _mlp_backward(g, mlp_c, w)
             g = g + dx
-            g = layer_norm_backward(g, ln1)  # type: ignore[arg-type]
+            g = layer_norm_backward(g, ln1)
             dx, ga = attention_backward(g, attn_c, w.wq, w.wk, w.wv, w.wo)
             g = g + dx
         out[i] = {**ga, **gm}

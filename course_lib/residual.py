@@ -606,11 +606,17 @@ def growth_comparison(
     schemes (:func:`predicted_variance`). Chapter: "Residual networks" (book/papers/residual.md).
     """
     gen = as_generator(rng)
-    kw = {"width": width, "batch": batch}
-    plain = residual_depth_sweep(depths, ("plain", "scaled"), rng=gen, **kw)
-    normed = residual_depth_sweep(depths, ("plain",), normalize=True, rng=gen, **kw)
-    zero = residual_depth_sweep((zero_depth,), ("zero_last", "skipinit", "fixup"), rng=gen, **kw)
-    zero_gamma = residual_depth_sweep((zero_depth,), ("zero_last",), normalize=True, rng=gen, **kw)
+    def sweep(ds: Sequence[int], schemes: Sequence[str], normalize: bool = False) -> dict[
+        tuple[str, int], tuple[float, float]
+    ]:
+        return residual_depth_sweep(
+            ds, schemes, width=width, batch=batch, normalize=normalize, rng=gen
+        )
+
+    plain = sweep(depths, ("plain", "scaled"))
+    normed = sweep(depths, ("plain",), normalize=True)
+    zero = sweep((zero_depth,), ("zero_last", "skipinit", "fixup"))
+    zero_gamma = sweep((zero_depth,), ("zero_last",), normalize=True)
     out = {(s, int(d)): plain[s, int(d)] for s in ("plain", "scaled") for d in depths}
     out |= {("normalized", int(d)): normed["plain", int(d)] for d in depths}
     out |= {(s, int(zero_depth)): zero[s, int(zero_depth)] for s in ("zero_last", "skipinit",
@@ -752,7 +758,7 @@ def train_residual(
                 for s in range(0, n, batch_size):
                     idx = order[s : s + batch_size]
                     Xb = data.X_train[idx]
-                    x0, logits, fp = _classify(Xb, net, True)
+                    _, logits, fp = _classify(Xb, net, True)
                     if not np.all(np.isfinite(logits)):
                         break
                     _, g_logits = _net.softmax_cross_entropy(logits, data.y_train[idx])

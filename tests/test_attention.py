@@ -1,4 +1,4 @@
-"""course_lib.attention: the NumPy transformer's kernels, their backward passes and the statistics."""
+"""course_lib.attention: the NumPy transformer's kernels, backward passes and statistics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""course_lib.residual: the variance recursion of residual MLPs, its fixes, and the backward pass."""
+"""course_lib.residual: the variance recursion of residual MLPs, its fixes, the backward pass."""
 
 from __future__ import annotations
 
