@@ -40,7 +40,10 @@ __all__ = [
     "init_transformer",
     "layer_norm",
     "layer_norm_backward",
+    "ln_placement_comparison",
     "logit_statistics",
+    "logit_sweep",
+    "residual_scaling_comparison",
     "stack_statistics",
     "transformer_backward",
     "transformer_forward",
@@ -711,3 +714,51 @@ def stack_statistics(
         ),
         input_grad_ms=_ms(gx),
     )
+
+
+def logit_sweep(
+    d_ks: Sequence[int], *, n_tokens: int = 32, rng: RNGLike
+) -> dict[tuple[int, bool], tuple[float, float]]:
+    """:func:`logit_statistics` for every head size, scaled and unscaled (one child of ``rng``
+    each); keys ``(d_k, scaled)``. Chapter: "Transformers" (book/papers/transformers.md)."""
+    out: dict[tuple[int, bool], tuple[float, float]] = {}
+    for d_k, c in zip(d_ks, as_generator(rng).spawn(len(d_ks)), strict=True):
+        a, b = c.spawn(2)
+        out[int(d_k), True] = logit_statistics(int(d_k), n_tokens=n_tokens, scaled=True, rng=a)
+        out[int(d_k), False] = logit_statistics(int(d_k), n_tokens=n_tokens, scaled=False, rng=b)
+    return out
+
+
+def residual_scaling_comparison(
+    depths: Sequence[int], *, d_model: int = 128, rng: RNGLike
+) -> dict[tuple[int, bool], StackStatistics]:
+    r"""Pre-LN GPT-2-style stacks with and without the :math:`1/\sqrt{2N}` residual scaling.
+
+    Keys ``(n_layers, scale_residual)``; one child of ``rng`` per depth, split in two.
+    Chapter: "Transformers" (book/papers/transformers.md).
+    """
+    out: dict[tuple[int, bool], StackStatistics] = {}
+    for n_layers, c in zip(depths, as_generator(rng).spawn(len(depths)), strict=True):
+        for sr, cc in zip((False, True), c.spawn(2), strict=True):
+            out[int(n_layers), sr] = stack_statistics(
+                int(n_layers), d_model=d_model, norm="pre", init="gpt2", scale_residual=sr,
+                rng=cc,
+            )
+    return out
+
+
+def ln_placement_comparison(
+    depths: Sequence[int], *, d_model: int = 64, rng: RNGLike
+) -> dict[tuple[int, str], FloatArray]:
+    """Per-layer MLP weight-gradient norms of pre-LN and post-LN stacks with Xavier weights.
+
+    Keys ``(n_layers, norm)``; values :attr:`StackStatistics.grad_norms`. One child of ``rng``
+    per depth, split in two. Chapter: "Transformers" (book/papers/transformers.md).
+    """
+    out: dict[tuple[int, str], FloatArray] = {}
+    for n_layers, c in zip(depths, as_generator(rng).spawn(len(depths)), strict=True):
+        for norm, cc in zip(NORMS, c.spawn(2), strict=True):
+            out[int(n_layers), norm] = stack_statistics(
+                int(n_layers), d_model=d_model, norm=norm, init="xavier", rng=cc
+            ).grad_norms
+    return out
