@@ -364,7 +364,8 @@ class ResidualBackward:
 
 
 def residual_backward(
-    fp: ResidualForward, net: ResidualNet, grad_output: npt.ArrayLike
+    fp: ResidualForward, net: ResidualNet, grad_output: npt.ArrayLike, *,
+    weight_grads: bool = True,
 ) -> ResidualBackward:
     r"""Back-propagate ``grad_output`` (:math:`\partial\ell/\partial x_L`) through the blocks.
 
@@ -374,6 +375,9 @@ def residual_backward(
         From :func:`residual_forward` with ``keep_cache=True`` on the same ``net``.
     net : ResidualNet
     grad_output : array_like, shape (batch, width)
+    weight_grads : bool
+        Also compute the parameters' gradients (``False`` leaves them empty/zero: the stream's
+        gradient statistics cost three fewer products per block).
 
     Returns
     -------
@@ -422,7 +426,8 @@ def residual_backward(
         if net.branch_layers == 1:
             h = c[1]
             dh = coef * g
-            w1g[l] = (a0.T @ dh) * true
+            if weight_grads:
+                w1g[l] = (a0.T @ dh) * true
             sg[l] = float(np.sum(g * h)) * net.alpha * true
             da0 = dh @ net.w1[l].T
         else:
@@ -437,10 +442,12 @@ def residual_backward(
                 o = c[2]
                 sg[l] = float(np.sum(g * o)) * net.alpha * true
                 do = coef * g
-            w2g[l] = (a1.T @ do) * true
+            if weight_grads:
+                w2g[l] = (a1.T @ do) * true
             da1 = (do @ net.w2[l].T) * (a1 > 0)
             bg[l, 1] = float(np.sum(da1)) * math.exp(g_scale)
-            w1g[l] = (a0.T @ da1) * true
+            if weight_grads:
+                w1g[l] = (a0.T @ da1) * true
             da0 = da1 @ net.w1[l].T
         da0 = da0 * (a0 > 0)
         bg[l, 0] = float(np.sum(da0)) * math.exp(g_scale)
@@ -574,7 +581,7 @@ def residual_depth_sweep(
             X = gen.standard_normal((batch, width))
             G = gen.standard_normal((batch, width))
             fp = residual_forward(X, net)
-            bp = residual_backward(fp, net, G)
+            bp = residual_backward(fp, net, G, weight_grads=False)
             ln2 = math.log(2.0)
             out[scheme, int(depth)] = (
                 float((fp.log_var[-1] - fp.log_var[0]) / ln2),
