@@ -30,6 +30,8 @@ CHAPTERS: dict[str, str] = {
     "book/papers/glorot2010": "Glorot",
     "book/papers/he2015": "He",
     "book/papers/beyond": "After",
+    "book/papers/residual": "Residual",
+    "book/papers/transformers": "Transformers",
 }
 
 
