@@ -238,3 +238,31 @@ def test_bad_input_gets_clear_errors() -> None:
         residual.residual_backward(fp, net, np.ones((4, 9)))
     with pytest.raises(ValueError, match="q0"):
         residual.predicted_variance(3, q0=-1.0)
+
+
+def test_branch_gain() -> None:
+    assert residual.branch_gain(1) == 1.0 and residual.branch_gain(2) == 1.0
+    assert math.isnan(residual.branch_gain(2, normalize=True))
+    with pytest.raises(ValueError, match="branch_layers"):
+        residual.branch_gain(3)
+
+
+def test_train_residual_learns_with_fixup_and_is_reproducible() -> None:
+    from course_lib import papers
+
+    data = papers.digits_split(rng=11)
+    a = residual.train_residual(data, depth=3, width=16, scheme="fixup", epochs=2, rng=12)
+    b = residual.train_residual(data, depth=3, width=16, scheme="fixup", epochs=2, rng=12)
+    assert a.train_loss.shape == (3,) and not a.diverged
+    assert a.train_loss[0] == pytest.approx(math.log(10))  # zero classifier: uniform softmax
+    assert a.train_loss[-1] < 0.5 * a.train_loss[0]
+    np.testing.assert_array_equal(a.train_loss, b.train_loss)
+
+
+def test_train_residual_marks_a_diverged_run() -> None:
+    from course_lib import papers
+
+    data = papers.digits_split(rng=11)
+    run = residual.train_residual(data, depth=20, width=16, scheme="plain", epochs=2, lr=0.1,
+                                  rng=13)
+    assert run.diverged and math.isinf(run.train_loss[-1]) and run.test_acc[-1] == 0.1
