@@ -44,6 +44,7 @@ from .training import _single_threaded_blas, accuracy
 
 __all__ = [
     "SCHEMES",
+    "ResidualBackward",
     "ResidualForward",
     "ResidualNet",
     "ResidualTraining",
