@@ -807,9 +807,9 @@ def residual_training_comparison(
 ) -> dict[str, tuple[list[ResidualTraining], SeedSummary]]:
     """Train every scheme over ``n_seeds`` seeds; summarize the final test accuracy.
 
-    Each scheme gets the same children of ``rng`` (:func:`course_lib.seeds.over_seeds`), so
+    Each scheme gets the same children of ``rng`` (``course_lib.seeds.over_seeds``), so
     seed ``i`` of every scheme sees the same data order. Returns, per scheme, the runs and the
-    :class:`~course_lib.seeds.SeedSummary` of their final test accuracies. Chapter: "Residual
+    ``course_lib.seeds.SeedSummary`` of their final test accuracies. Chapter: "Residual
     networks" (book/papers/residual.md).
     """
     def one_seed(g: np.random.Generator) -> dict[str, ResidualTraining]:
