@@ -258,8 +258,14 @@ def _branch(
     return (net.alpha * net.scale[l] * net.gamma[l]) * u, (a0, a1, u, s)
 
 
+def _ms(x: FloatArray) -> float:
+    """Mean square (one BLAS dot product: cheaper than ``np.mean(x * x)`` per block)."""
+    flat = x.reshape(-1)
+    return float(flat @ flat) / max(flat.size, 1)
+
+
 def _log_ms(x: FloatArray) -> float:
-    ms = float(np.mean(x * x))
+    ms = _ms(x)
     return math.log(ms) if ms > 0 else -math.inf
 
 
@@ -318,11 +324,12 @@ def residual_forward(
         f, c = _branch(x, net, l)
         x = x + f
         branch_lv.append(_log_ms(f) + 2 * log_scale)
-        log_var.append(_log_ms(x) + 2 * log_scale)
+        ms_x = _ms(x)
+        log_var.append((math.log(ms_x) if ms_x > 0 else -math.inf) + 2 * log_scale)
         if keep_cache:
             cache.append((*c, np.array(log_scale)))
         if homogeneous:
-            rms = math.sqrt(float(np.mean(x * x)))
+            rms = math.sqrt(ms_x)
             if rms > 0:
                 x = x / rms
                 log_scale += math.log(rms)
@@ -453,8 +460,9 @@ def residual_backward(
         da0 = da0 * (a0 > 0)
         bg[l, 0] = float(np.sum(da0)) * math.exp(g_scale)
         g = g + da0
-        log_g[l] = _log_ms(g) + 2 * g_scale
-        rms = math.sqrt(float(np.mean(g * g)))
+        ms_g = _ms(g)
+        log_g[l] = (math.log(ms_g) if ms_g > 0 else -math.inf) + 2 * g_scale
+        rms = math.sqrt(ms_g)
         if rms > 0:
             g = g / rms
             g_scale += math.log(rms)
