@@ -478,13 +478,12 @@ def transformer_forward(
     -----
     In pre-LN every branch sees a unit-scale input, so each adds a roughly constant variance
     :math:`v` to the stream: :math:`\operatorname{Var}(x_l) \approx \operatorname{Var}(x_0) +
-    2lv`, linear in depth. The gradient reaching layer :math:`l` passes through the identity
-    paths plus branches whose Jacobians scale like :math:`1/\sqrt{\operatorname{Var}(x_l)}`
-    (the LN's :math:`1/s`), so it is about the same in every layer. In post-LN the stream is
-    re-normalized after each sum, and every gradient passing down through an LN is multiplied by
-    :math:`1/s` with :math:`s^2 = \operatorname{Var}(x + F(x)) > 1`: the gradient shrinks layer by
-    layer on its way down, so the layers near the output get the largest gradients
-    (Xiong et al. 2020). Deterministic. Chapter: "Transformers" (book/papers/transformers.md).
+    2lv`, linear in depth, and the final LayerNorm divides the gradient by
+    :math:`\sqrt{\operatorname{Var}(x_N)}`: the last layer's weight gradient falls like
+    :math:`1/\sqrt{N}`. In post-LN the stream is re-normalized after each sum; the LayerNorm above
+    the last layer sees a sum of variance :math:`1 + \operatorname{Var}(F)` whatever the depth,
+    so the last layer's gradient does not shrink with :math:`N` (Xiong et al. 2020).
+    Deterministic. Chapter: "Transformers" (book/papers/transformers.md).
     """
     h = np.array(x, dtype=np.float64)
     check_choice(norm, NORMS, name="norm")
