@@ -25,6 +25,11 @@ seeds
 signal
     Mean-field signal propagation: length and correlation maps by Gauss-Hermite quadrature,
     chi, order/chaos, depth scales, critical and computed gains (``course_lib.signal``).
+residual
+    Residual MLPs at initialization: variance growth with depth and its fixes (1/sqrt(L), zero
+    init, SkipInit, Fixup).
+attention
+    A small NumPy transformer at initialization: attention, LayerNorm, pre-/post-LN stacks.
 grading
     Statistical checks used by the hidden tests of the nbgrader assignments.
 
@@ -32,6 +37,8 @@ Every sampling function takes a keyword-only ``rng`` (SPEC 7) and leaves the
 global ``np.random`` state alone.
 """
 
+from . import attention as attention
+from . import residual as residual
 from . import signal as signal  # the maps' names (chi, phase, ...) stay under course_lib.signal
 from ._validation import as_generator as as_generator
 from .data import *  # noqa: F403

@@ -31,6 +31,8 @@ CHAPTERS: dict[str, str] = {
     "book/papers/he2015": "He",
     "book/papers/beyond": "After",
     "book/papers/signal_propagation": "Signal",
+    "book/papers/residual": "Residual",
+    "book/papers/transformers": "Transformers",
 }
 
 
