@@ -22,6 +22,9 @@ papers
 seeds
     Claims over several seeds: ``over_seeds`` runs an experiment per spawned generator,
     ``summarize`` gives the median and range the book quotes.
+report
+    A per-layer report (activation and gradient std, dead units, drift flags and a diagnosis)
+    of any network at initialization, from weights or from arrays captured by framework hooks.
 grading
     Statistical checks used by the hidden tests of the nbgrader assignments.
 
@@ -36,6 +39,7 @@ from .initializers import *  # noqa: F403
 from .modern import *  # noqa: F403
 from .network import *  # noqa: F403
 from .papers import *  # noqa: F403
+from .report import *  # noqa: F403
 from .seeds import *  # noqa: F403
 from .training import *  # noqa: F403
 
