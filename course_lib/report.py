@@ -28,6 +28,7 @@ Chapter: "Applying it to your own model" (book/papers/your_model.md).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,10 +41,12 @@ from . import network as _net
 from ._validation import RNGLike, as_generator, check_choice, check_positive
 
 __all__ = [
+    "WORKED_MODELS",
     "InitReport",
     "LayerReport",
     "init_report",
     "report_from_arrays",
+    "worked_example_reports",
 ]
 
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -778,3 +781,103 @@ def _span(layers: Sequence[int]) -> str:
     if list(layers) == list(range(layers[0], layers[-1] + 1)):
         return f"{layers[0]}-{layers[-1]}"
     return ", ".join(str(x) for x in layers)
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter's worked example (sampling: kept apart from the deterministic report above)
+# --------------------------------------------------------------------------------------------
+
+WORKED_MODELS: tuple[str, ...] = ("torch_default", "lecun_normal", "he_normal")
+"""The models of :func:`worked_example_reports`: PyTorch's ``nn.Linear`` default, LeCun normal
+(the scale of Flax's default and, for square layers, of Keras' Glorot default) and He normal
+with zero biases (the fix)."""
+
+
+def _worked_network(
+    model: str, sizes: Sequence[int], gen: np.random.Generator
+) -> tuple[list[npt.NDArray[np.float64]], list[npt.NDArray[np.float64] | None]]:
+    from .initializers import get_initializer, torch_linear_default
+
+    weights: list[npt.NDArray[np.float64]] = []
+    biases: list[npt.NDArray[np.float64] | None] = []
+    for n_in, n_out in itertools.pairwise(sizes):
+        if model == "torch_default":
+            w, b = torch_linear_default(n_in, n_out, rng=gen)
+            weights.append(w.T)  # PyTorch's (out, in) -> the course's (in, out)
+            biases.append(b)
+        else:
+            weights.append(np.asarray(get_initializer(model)((n_in, n_out), rng=gen)))
+            biases.append(np.zeros(n_out))
+    return weights, biases
+
+
+def worked_example_reports(
+    *,
+    rng: RNGLike,
+    n_seeds: int = 5,
+    depth: int = 20,
+    width: int = 256,
+    batch: int = 256,
+    models: Sequence[str] = WORKED_MODELS,
+) -> dict[str, list[InitReport]]:
+    r"""Reports of a deep ReLU MLP on the digits, per model and seed: the chapter's example.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or seed
+        Keyword-only; split with ``rng.spawn(n_seeds)`` (:func:`course_lib.seeds.over_seeds`).
+        Each child draws a batch of standardized digits, then each model's weights in the order
+        of ``models``.
+    n_seeds : int
+        Independent repetitions (the book uses 5).
+    depth, width : int
+        Hidden layers and their width; the net is ``64 -> width x depth -> 10`` with ReLU
+        hidden layers and linear logits.
+    batch : int
+        Examples per batch (at most 1797).
+    models : sequence of str
+        Names from :data:`WORKED_MODELS` or :data:`course_lib.initializers.INITIALIZERS`
+        (those get zero biases).
+
+    Returns
+    -------
+    dict
+        ``{model: [InitReport per seed]}``; the upstream gradient is the softmax cross-entropy
+        of the batch's labels.
+
+    Notes
+    -----
+    For ReLU layers of fan-in :math:`n` the gradient std changes by
+    :math:`\sqrt{n\operatorname{Var}(w)/2}` per layer: :math:`1/\sqrt 6` for PyTorch's default
+    (:math:`n\operatorname{Var}(w) = 1/3`), :math:`1/\sqrt 2` for LeCun, 1 for He. Chapter:
+    "Applying it to your own model" (book/papers/your_model.md).
+    """
+    from .data import load_digits, standardize
+    from .seeds import over_seeds
+
+    names = [str(m) for m in models]
+    for m in names:
+        if m != "torch_default":
+            from .initializers import get_initializer
+
+            get_initializer(m)  # unknown names fail here, before any drawing
+    if isinstance(batch, bool) or not isinstance(batch, int | np.integer) or batch < 1:
+        raise ValueError(f"batch must be a positive integer, got {batch!r}")
+    X, y = load_digits()
+    if batch > X.shape[0]:
+        raise ValueError(f"batch must be at most {X.shape[0]} (the digits), got {batch}")
+    Xs = standardize(X)[0]
+    sizes = [X.shape[1]] + [int(width)] * int(depth) + [10]
+
+    def one(gen: np.random.Generator) -> dict[str, InitReport]:
+        idx = gen.choice(X.shape[0], size=int(batch), replace=False)
+        out = {}
+        for m in names:
+            ws, bs = _worked_network(m, sizes, gen)
+            out[m] = init_report(
+                Xs[idx], ws, "relu", biases=bs, output_activation="linear", labels=y[idx]
+            )
+        return out
+
+    runs = over_seeds(one, n_seeds=n_seeds, rng=rng)
+    return {m: [run[m] for run in runs] for m in names}
