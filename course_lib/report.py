@@ -825,7 +825,7 @@ def worked_example_reports(
     Parameters
     ----------
     rng : numpy.random.Generator or seed
-        Keyword-only; split with ``rng.spawn(n_seeds)`` (:func:`course_lib.seeds.over_seeds`).
+        Keyword-only; split with ``rng.spawn(n_seeds)`` (``course_lib.over_seeds``).
         Each child draws a batch of standardized digits, then each model's weights in the order
         of ``models``.
     n_seeds : int
