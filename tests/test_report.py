@@ -290,3 +290,20 @@ def test_worked_example_is_reproducible_and_small_runs_are_cheap() -> None:
     # PyTorch's default: n * Var(w) = 1/3 in every layer (U(+-1/sqrt n) has variance 1/(3n))
     assert all(abs(row.scale * 3 - 1) < 0.5 for row in torch.layers)
     assert torch.upstream == "softmax cross-entropy"
+
+
+def test_the_chapters_pytorch_code_is_valid_python() -> None:
+    """The PyTorch recipes are shown, not run (no torch here): at least they must parse, and the
+    hook recipe must call the adapter with the transposed weights."""
+    import ast
+    import re
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parent.parent / "book/papers/your_model.md").read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```", source, flags=re.MULTILINE | re.DOTALL)
+    assert len(blocks) >= 3
+    for block in blocks:
+        ast.parse(block)
+    hooks = next(b for b in blocks if "register_forward_hook" in b)
+    assert "report_from_arrays(" in hooks and ".weight.detach().numpy().T" in hooks
+    assert any("model.apply(init_fn)" in b and "kaiming_normal_" in b for b in blocks)
