@@ -689,7 +689,7 @@ def _summarize(
     b_per = _per_layer(g_std, bwd_layers[-1], bwd_layers[0]) if bwd_layers else nan
     batch = int(activations[0].shape[0])
     hidden_act = activation_names[0]
-    diagnosis = _diagnose(rows, f_per, b_per, hidden_act, factor)
+    diagnosis = _diagnose(rows, f_per, b_per, hidden_act, factor, negative_slope)
     return InitReport(
         layers=tuple(rows),
         factor=factor,
@@ -719,7 +719,12 @@ def _per_layer(stds: FloatArray, start: int, end: int) -> float:
 
 
 def _diagnose(
-    rows: Sequence[LayerReport], f_per: float, b_per: float, act: str | None, factor: float
+    rows: Sequence[LayerReport],
+    f_per: float,
+    b_per: float,
+    act: str | None,
+    factor: float,
+    slope: float,
 ) -> str:
     """One line: what drifts and by how much per layer, then the likely cause."""
     fwd = [r.layer for r in rows if "forward" in r.flags]
@@ -745,11 +750,13 @@ def _diagnose(
                 f"{worst.layer} are dead on this batch (saturated for every example)"
             )
         return f"no layer's std drifts beyond x{factor:g} of its reference layer"
-    return "; ".join(parts) + _cause(rows, f_per if fwd else float("nan"),
-                                     b_per if bwd else float("nan"), act)
+    nan = float("nan")
+    return "; ".join(parts) + _cause(rows, f_per if fwd else nan, b_per if bwd else nan, act, slope)
 
 
-def _cause(rows: Sequence[LayerReport], f_per: float, b_per: float, act: str | None) -> str:
+def _cause(
+    rows: Sequence[LayerReport], f_per: float, b_per: float, act: str | None, slope: float
+) -> str:
     """The likely cause: the weights' measured scale against the activation's, if known."""
     if act == "sigmoid":
         return ": sigmoid has no variance-preserving scale (its mean is 1/2); use tanh or ReLU"
@@ -757,13 +764,15 @@ def _cause(rows: Sequence[LayerReport], f_per: float, b_per: float, act: str | N
     if target is None:
         return ""
     want, scheme = target
+    if act == "leaky_relu":
+        want = 2.0 / (1.0 + slope * slope)  # E[f(z)^2] = (1 + a^2) Var(z) / 2
     hidden = [r.scale for r in rows[:-1] if not math.isnan(r.scale)]
     if hidden:
         scale = float(np.median(hidden))
         ratio = scale / want
         msg = (
             f": Var(w) is {ratio:.2f}x {scheme} (median fan_in·Var(w) = {scale:.2f}, {act} "
-            f"wants {want:g})"
+            f"wants {want:.3g})"
         )
         if 1 / 1.25 <= ratio <= 1.25:
             msg += "; the scale is right, so look at the biases, the inputs or saturation"

@@ -307,3 +307,15 @@ def test_the_chapters_pytorch_code_is_valid_python() -> None:
     hooks = next(b for b in blocks if "register_forward_hook" in b)
     assert "report_from_arrays(" in hooks and ".weight.detach().numpy().T" in hooks
     assert any("model.apply(init_fn)" in b and "kaiming_normal_" in b for b in blocks)
+
+
+def test_leaky_relu_diagnosis_uses_the_slope() -> None:
+    """For slope a, E[f(z)^2] = (1 + a^2) Var(z)/2: the scale that keeps the variance is
+    2/(1 + a^2) = 1.92 for a = 0.2, and LeCun's 1 is 0.52 of it (per-layer factor 0.72)."""
+    gen = np.random.default_rng(0)
+    ws, _ = init_network([64] + [256] * 10, "lecun_normal", rng=gen)
+    r = report.init_report(
+        gen.standard_normal((64, 64)), ws, "leaky_relu", negative_slope=0.2, rng=gen
+    )
+    assert abs(math.log(r.backward_per_layer / math.sqrt(1.04 / 2))) < 0.1
+    assert "Var(w) is 0.52x Kaiming's" in r.diagnosis and "leaky_relu wants 1.92" in r.diagnosis
