@@ -126,8 +126,8 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def keras_runs(keras: Any, digits: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
-    X_digits, _ = digits
+def keras_runs(keras: Any, digits: tuple[np.ndarray, np.ndarray]) -> list[dict[Any, Any]]:
+    X_digits, y_digits = digits
 
     def keras_mlp(initializer: Callable[[int], Any], seed: int) -> Any:
         layers = [keras.Input((64,))]
@@ -151,16 +151,28 @@ def keras_runs(keras: Any, digits: tuple[np.ndarray, np.ndarray]) -> list[dict[s
         "he": lambda s: keras.initializers.HeNormal(seed=s),
     }
 
-    def keras_run(gen: np.random.Generator) -> dict[str, Any]:
+    def keras_run(gen: np.random.Generator) -> dict[Any, Any]:
         idx = gen.choice(len(X_digits), 256, replace=False)
         seed = int(gen.integers(2**31 - 1 - DEPTH))
-        return {k: keras_report(keras_mlp(make, seed), X_digits[idx]) for k, make in inits.items()}
+        out: dict[Any, Any] = {}
+        for name, make in inits.items():
+            model = keras_mlp(make, seed)
+            out[name] = keras_report(model, X_digits[idx])
+            out[name, "backward"] = cl.init_report(
+                X_digits[idx].astype(np.float64),
+                [np.asarray(layer.kernel.value, dtype=np.float64) for layer in model.layers],
+                "relu",
+                output_activation="linear",
+                labels=y_digits[idx],
+                biases=[np.asarray(layer.bias.value, dtype=np.float64) for layer in model.layers],
+            )
+        return out
 
     rng_keras = np.random.default_rng(SEED).spawn(4)[1]
     return cl.over_seeds(keras_run, n_seeds=5, rng=rng_keras)
 
 
-def test_keras_default_shrinks_like_lecun_and_he_does_not(keras_runs: list[dict[str, Any]]) -> None:
+def test_keras_default_shrinks_like_lecun_and_he_does_not(keras_runs: list[dict[Any, Any]]) -> None:
     for run in keras_runs:
         default, he = run["default"], run["he"]
         assert abs(math.log(default.forward_per_layer * math.sqrt(2))) < TOL_LOG
@@ -170,6 +182,16 @@ def test_keras_default_shrinks_like_lecun_and_he_does_not(keras_runs: list[dict[
         assert he.flagged == []
         # Glorot on square layers is LeCun's scale: n Var(w) = 1 in the hidden layers
         assert all(abs(row.scale - 1) < 0.05 for row in default.layers[1:DEPTH])
+        # the backward half through course_lib, on Keras' weights: the same factors going down
+        down_default = run["default", "backward"].backward_per_layer
+        down_he = run["he", "backward"].backward_per_layer
+        assert abs(math.log(down_default * math.sqrt(2))) < TOL_LOG
+        assert not abs(math.log(down_default)) < TOL_LOG
+        assert abs(math.log(down_he)) < TOL_LOG
+        # and course_lib's forward pass on those weights is the hooks' (float32 vs float64)
+        np.testing.assert_allclose(
+            run["he", "backward"].activation_std, he.activation_std, rtol=1e-3
+        )
 
 
 @pytest.fixture(scope="module")
