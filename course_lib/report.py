@@ -234,8 +234,10 @@ class InitReport:
             f"{self.backward_reference or '-'} (bwd, std(dL/da))",
         ]
         for k, row in enumerate(rows):
-            cells = [c.ljust(w) if i in (1, 2, 3, 11) else c.rjust(w) for i, (c, w) in
-                     enumerate(zip(row, widths, strict=True))]
+            cells = [
+                c.ljust(w) if i in (1, 2, 3, 11) else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ]
             lines.append("  ".join(cells).rstrip())
             if k == 0:
                 lines.append("-" * len(lines[-1]))

@@ -45,9 +45,7 @@ def test_numbers_are_network_forward_and_backward_statistics() -> None:
     )
     np.testing.assert_array_equal(r.column("weight_std"), [w.std() for w in ws])
     np.testing.assert_allclose(r.column("scale"), [w.shape[0] * w.var() for w in ws], rtol=1e-12)
-    np.testing.assert_array_equal(
-        r.column("saturated"), [s.saturated for s in fp.activation_stats]
-    )
+    np.testing.assert_array_equal(r.column("saturated"), [s.saturated for s in fp.activation_stats])
     # the output layer's gradient is the softmax cross-entropy gradient itself
     assert r.layers[-1].grad_std == float(np.std(g))
     assert [row.shape for row in r.layers] == [w.shape for w in ws]
@@ -136,9 +134,19 @@ def test_adapter_gives_the_same_table_from_captured_arrays() -> None:
         upstream=r.upstream,
     )
     assert captured.table() == r.table()
-    for col in ("weight_std", "scale", "preactivation_std", "activation_std", "grad_std",
-                "preactivation_grad_std", "weight_grad_std", "dead", "saturated",
-                "forward_ratio", "backward_ratio"):
+    for col in (
+        "weight_std",
+        "scale",
+        "preactivation_std",
+        "activation_std",
+        "grad_std",
+        "preactivation_grad_std",
+        "weight_grad_std",
+        "dead",
+        "saturated",
+        "forward_ratio",
+        "backward_ratio",
+    ):
         np.testing.assert_array_equal(captured.column(col), r.column(col))  # nan == nan here
     assert [row.flags for row in captured.layers] == [row.flags for row in r.layers]
     assert captured.diagnosis == r.diagnosis
