@@ -30,6 +30,9 @@ residual
     init, SkipInit, Fixup).
 attention
     A small NumPy transformer at initialization: attention, LayerNorm, pre-/post-LN stacks.
+report
+    A per-layer report (activation and gradient std, dead units, drift flags and a diagnosis)
+    of any network at initialization, from weights or from arrays captured by framework hooks.
 grading
     Statistical checks used by the hidden tests of the nbgrader assignments.
 
@@ -47,6 +50,7 @@ from .initializers import *  # noqa: F403
 from .modern import *  # noqa: F403
 from .network import *  # noqa: F403
 from .papers import *  # noqa: F403
+from .report import *  # noqa: F403
 from .seeds import *  # noqa: F403
 from .training import *  # noqa: F403
 

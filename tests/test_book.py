@@ -33,6 +33,7 @@ CHAPTERS: dict[str, str] = {
     "book/papers/signal_propagation": "Signal",
     "book/papers/residual": "Residual",
     "book/papers/transformers": "Transformers",
+    "book/papers/your_model": "Applying",
 }
 
 
