@@ -242,10 +242,10 @@ def test_bad_input_errors() -> None:
     X, ws, _ = _tanh_net()
     with pytest.raises(ValueError, match="shape mismatch: weights\\[1\\]"):
         report.init_report(X, [ws[0], ws[0]], "tanh")
-    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
-        report.init_report(X, ws, "gelu")
-    with pytest.raises(ValueError, match="unknown activation of layer 2 'gelu'"):
-        report.report_from_arrays([np.ones((2, 3))] * 2, activation=["relu", "gelu"])
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        report.init_report(X, ws, "swish")
+    with pytest.raises(ValueError, match="unknown activation of layer 2 'swish'"):
+        report.report_from_arrays([np.ones((2, 3))] * 2, activation=["relu", "swish"])
     with pytest.raises(ValueError, match=r"cross-entropy\) or grad_output, not both"):
         report.init_report(X, ws, "tanh", labels=np.zeros(40, int), grad_output=np.ones((40, 3)))
     with pytest.raises(ValueError, match="factor must be greater than 1"):
