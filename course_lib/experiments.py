@@ -44,6 +44,7 @@ __all__ = [
     "DeepNetworkStatistics",
     "SeedExperiment",
     "PreactivationVarianceRecord",
+    "SYMMETRY_SETTINGS",
     "SymmetryDemo",
     "comparing_schemes",
     "comparing_training",
@@ -62,6 +63,7 @@ __all__ = [
     "scheme_grid",
     "scheme_tag",
     "symmetry_demo",
+    "symmetry_experiment",
     "variance_relative_standard_error",
     "why_init_experiment",
     "xavier_tanh_experiment",
@@ -1576,3 +1578,80 @@ def he_depth_experiment(
         }
 
     return _measured_over_seeds(run, measure, rng=rng, n_seeds=n_seeds, keep="all")
+
+
+SYMMETRY_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("constant", "tanh"),
+    ("constant", "sigmoid"),
+    ("constant", "relu"),
+    ("zeros", "tanh"),
+    ("zeros", "linear"),
+    ("zeros", "relu"),
+    ("zeros", "sigmoid"),
+    ("random", "tanh"),
+)
+"""The (initialization, hidden activation) pairs of "Zero and constant initialization"."""
+
+
+def symmetry_experiment(
+    *, rng: RNGLike, n_seeds: int = DEFAULT_SEEDS, steps: int = 300, **demo: Any
+) -> SeedExperiment[dict[tuple[str, str], SymmetryDemo]]:
+    """:func:`symmetry_demo` for every setting of :data:`SYMMETRY_SETTINGS`, over seeds.
+
+    Parameters
+    ----------
+    rng : Generator, seed or None
+        Keyword-only; only spawned from. Within a seed every setting trains on the same task
+        (inputs and teacher): each call gets a generator seeded with one number drawn from the
+        seed's child.
+    n_seeds, steps : int
+    **demo
+        Passed to :func:`symmetry_demo`.
+
+    Returns
+    -------
+    SeedExperiment
+        ``examples[0]``: the first seed's demos (the chapter's table); ``measures``:
+        ``symmetric_maxdiff`` (largest difference between twin units, incoming or outgoing,
+        over all steps and symmetric settings: 0 exactly), ``const_moved``, ``const_loss``,
+        ``random_loss``, ``loss_ratio`` (constant over random final loss, tanh),
+        ``random_diff``, ``zeros_moved`` (largest hidden-weight change from zeros with
+        :math:`f(0) = 0`), ``zeros_w2`` and ``zeros_sig_moved``.
+
+    Notes
+    -----
+    Chapter: "Zero and constant initialization" (book/symmetry.md).
+    """
+
+    def run(g: np.random.Generator) -> dict[tuple[str, str], SymmetryDemo]:
+        task_seed = int(g.integers(2**32))
+        return {
+            (init, act): symmetry_demo(
+                init, steps=steps, rng=np.random.default_rng(task_seed), activation=act, **demo
+            )
+            for init, act in SYMMETRY_SETTINGS
+        }
+
+    def measure(d: dict[tuple[str, str], SymmetryDemo]) -> dict[str, float]:
+        const, rand = d["constant", "tanh"], d["random", "tanh"]
+        symmetric = [v for (init, _), v in d.items() if init != "random"]
+        f0_zero = [d["zeros", a] for a in ("tanh", "linear", "relu")]
+        return {
+            "symmetric_maxdiff": float(
+                max(
+                    max(v.max_unit_difference.max(), v.max_outgoing_difference.max())
+                    for v in symmetric
+                )
+            ),
+            "const_moved": float(const.hidden_weight_change[-1]),
+            "const_loss": float(const.loss[-1]),
+            "random_loss": float(rand.loss[-1]),
+            "loss_ratio": float(const.loss[-1] / rand.loss[-1]),
+            "random_diff": float(rand.max_unit_difference[-1]),
+            "zeros_moved": float(max(v.hidden_weight_change.max() for v in f0_zero)),
+            "zeros_w2": float(max(np.abs(v.W2).max() for v in f0_zero)),
+            "zeros_loss_drop": float(min(v.loss[0] - v.loss[-1] for v in f0_zero)),
+            "zeros_sig_moved": float(d["zeros", "sigmoid"].hidden_weight_change[-1]),
+        }
+
+    return _measured_over_seeds(run, measure, rng=rng, n_seeds=n_seeds)
