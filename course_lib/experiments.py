@@ -52,6 +52,7 @@ __all__ = [
     "fixed_std",
     "he_depth_experiment",
     "init_network",
+    "input_gradient_variance",
     "inputs_experiment",
     "lecun_depth_experiment",
     "lecun_schemes",
@@ -1655,3 +1656,38 @@ def symmetry_experiment(
         }
 
     return _measured_over_seeds(run, measure, rng=rng, n_seeds=n_seeds)
+
+
+def input_gradient_variance(
+    n_in: int, n_out: int, *, batch: int, var_w: float, var_g: float, rng: RNGLike
+) -> float:
+    """Sample variance of :math:`\\partial\\mathcal L/\\partial x = \\delta W^\\top` for one layer.
+
+    Parameters
+    ----------
+    n_in, n_out : int
+        The layer's fans; ``W`` has shape ``(n_in, n_out)`` with :math:`N(0, \\text{var\\_w})`
+        entries.
+    batch : int
+        Rows of the incoming gradient :math:`\\delta`, :math:`N(0, \\text{var\\_g})` entries.
+    var_w, var_g : float
+    rng : Generator, seed or None
+        Keyword-only; draws ``W``, then :math:`\\delta`.
+
+    Returns
+    -------
+    float
+        The pooled sample variance of the ``(batch, n_in)`` input gradients.
+
+    Notes
+    -----
+    The backward rule :math:`\\operatorname{Var}(\\partial\\mathcal L/\\partial x) =
+    n_\\text{out}\\operatorname{Var}(w)\\operatorname{Var}(\\partial\\mathcal L/\\partial p)`: the
+    fan-out takes the place of the fan-in. Chapter: "Variance" (book/variance.md).
+    """
+    gen = as_generator(rng)
+    W = gen.normal(0.0, math.sqrt(check_positive(var_w, name="var_w")),
+                   size=(_positive_int(n_in, "n_in"), _positive_int(n_out, "n_out")))
+    delta = gen.normal(0.0, math.sqrt(check_positive(var_g, name="var_g")),
+                       size=(_positive_int(batch, "batch"), n_out))
+    return float((delta @ W.T).var())

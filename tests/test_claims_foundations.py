@@ -11,7 +11,6 @@ tolerance excludes the answer a plausible mistake would give.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import math
 
@@ -156,20 +155,19 @@ VAR_SEED = 20240404
 
 
 @pytest.fixture(scope="module")
-def variance_chapter() -> tuple[list[cl.PreactivationVarianceRecord], np.random.Generator]:
-    """The chapter's Monte Carlo grid and its generator, advanced as in the chapter."""
-    rng = np.random.default_rng(VAR_SEED)
-    grid = cl.preactivation_variance_grid(
-        ns=(1, 10, 100, 1000), var_ws=(0.01, 1.0), var_xs=(0.25, 4.0), n_samples=20_000, rng=rng
-    )
-    return grid, rng
+def variance_streams() -> list[np.random.Generator]:
+    """The chapter's two streams: the Monte Carlo grid and the backward check."""
+    return np.random.default_rng(VAR_SEED).spawn(2)
 
 
 @pytest.mark.slow
 def test_variance_monte_carlo_grid_agrees_within_standard_errors(
-    variance_chapter: tuple[list[cl.PreactivationVarianceRecord], np.random.Generator],
+    variance_streams: list[np.random.Generator],
 ) -> None:
-    grid, _ = variance_chapter
+    grid = cl.preactivation_variance_grid(
+        ns=(1, 10, 100, 1000), var_ws=(0.01, 1.0), var_xs=(0.25, 4.0), n_samples=20_000,
+        rng=variance_streams[0],
+    )  # fmt: skip
     assert len(grid) == 16
     for r in grid:
         assert r.theoretical == pytest.approx(r.n_in * r.var_w * r.var_x, rel=1e-12)
@@ -183,16 +181,16 @@ def test_variance_monte_carlo_grid_agrees_within_standard_errors(
         assert abs(r.empirical / wrong - 1.0) > Z * r.rel_std_error
 
 
-@pytest.mark.slow
 def test_variance_backward_pass_uses_fan_out(
-    variance_chapter: tuple[list[cl.PreactivationVarianceRecord], np.random.Generator],
+    variance_streams: list[np.random.Generator],
 ) -> None:
-    _, chapter_rng = variance_chapter
-    rng = copy.deepcopy(chapter_rng)  # the chapter's generator state before its backward cell
     n_in, n_out, batch, var_w, var_g = 300, 50, 2000, 0.02, 3.0
-    W = cl.normal((n_in, n_out), math.sqrt(var_w), rng=rng)
-    grad_p = rng.normal(0.0, math.sqrt(var_g), size=(batch, n_out))
-    grad_x = grad_p @ W.T
+    values = cl.over_seeds(
+        lambda g: cl.input_gradient_variance(
+            n_in, n_out, batch=batch, var_w=var_w, var_g=var_g, rng=g
+        ),
+        rng=variance_streams[1],
+    )
     # Given W, the pooled mean square of grad_x estimates var_g * mean_i ||W_i||^2. Error from
     # the weights: ||W_i||^2 / (n_out var_w) ~ chi2_50 / 50 over 300 independent rows, relative
     # SD sqrt(2 / (50 * 300)) = 0.0115. Error from the batch: each row's squared norm
@@ -200,9 +198,9 @@ def test_variance_backward_pass_uses_fan_out(
     # close to 300 var_w I), averaged over 2000 rows: 0.0045. Total 0.0123; 6 SE = 0.074.
     theory = n_out * var_w * var_g
     tol = Z * math.hypot(math.sqrt(2 / (n_out * n_in)), math.sqrt(2 / n_out / batch))
-    assert abs(grad_x.var() / theory - 1.0) < tol
-    # The fan-in prediction n_in Var(w) Var(dL/dp) (6 times larger) is far outside.
-    assert abs(grad_x.var() / (n_in * var_w * var_g) - 1.0) > tol
+    assert all(abs(v / theory - 1.0) < tol for v in values), values
+    # Power: the fan-in prediction n_in Var(w) Var(dL/dp) (6 times larger) fails the same check.
+    assert all(abs(v / (n_in * var_w * var_g) - 1.0) > tol for v in values)
 
 
 def test_uniform_bound_sqrt_3_var() -> None:
@@ -223,64 +221,49 @@ def test_uniform_bound_sqrt_3_var() -> None:
 
 SYM_SEED = 20240405
 SYM_STEPS = 300
-SYM_SETTINGS = [
-    ("constant", "tanh"),
-    ("constant", "sigmoid"),
-    ("constant", "relu"),
-    ("zeros", "tanh"),
-    ("zeros", "linear"),
-    ("zeros", "relu"),
-    ("zeros", "sigmoid"),
-    ("random", "tanh"),
-]
+SymExp = cl.SeedExperiment[dict[tuple[str, str], cl.SymmetryDemo]]
 
 
 @pytest.fixture(scope="module")
-def sym_demos() -> dict[tuple[str, str], cl.SymmetryDemo]:
-    rng = np.random.default_rng(SYM_SEED)
-    task_seed = int(rng.integers(2**32))
-    return {
-        (init, act): cl.symmetry_demo(
-            init, steps=SYM_STEPS, rng=np.random.default_rng(task_seed), activation=act
-        )
-        for init, act in SYM_SETTINGS
-    }
+def sym() -> SymExp:
+    """The chapter's experiment: the same function and generator."""
+    return cl.symmetry_experiment(rng=np.random.default_rng(SYM_SEED), steps=SYM_STEPS)
 
 
-@pytest.mark.parametrize(("init", "act"), [s for s in SYM_SETTINGS if s[0] != "random"])
-def test_symmetric_starts_stay_exactly_symmetric(
-    sym_demos: dict[tuple[str, str], cl.SymmetryDemo], init: str, act: str
-) -> None:
-    d = sym_demos[init, act]
-    assert d.max_unit_difference.shape == (SYM_STEPS + 1,)
-    # Exactly zero (the chapter says "exactly"), at every step.
-    assert np.all(d.max_unit_difference == 0.0)
-    assert np.all(d.max_outgoing_difference == 0.0)
+def test_symmetric_starts_stay_exactly_symmetric(sym: SymExp) -> None:
+    # "Exactly" equal, at every step, for every symmetric setting and every seed.
+    assert sym["symmetric_maxdiff"].n == 5
+    assert sym["symmetric_maxdiff"].high == 0.0
+    # the check can fail: the random start's units differ (by ~1.5 in every seed)
+    assert sym["random_diff"].all_above(0.1)
+    for (init, _), d in sym.example.items():
+        assert d.max_unit_difference.shape == (SYM_STEPS + 1,)
+        if init != "random":
+            assert np.all(d.max_unit_difference == 0.0)
+            assert np.all(d.max_outgoing_difference == 0.0)
 
 
 @pytest.mark.parametrize("act", ["tanh", "linear", "relu"])
-def test_zeros_with_f0_zero_never_move(
-    sym_demos: dict[tuple[str, str], cl.SymmetryDemo], act: str
-) -> None:
-    d = sym_demos["zeros", act]
-    assert np.all(d.hidden_weight_change == 0.0)
+def test_zeros_with_f0_zero_never_move(sym: SymExp, act: str) -> None:
+    assert sym["zeros_moved"].high == 0.0 and sym["zeros_w2"].high == 0.0
+    d = sym.example["zeros", act]
     assert np.all(d.W2 == 0.0) and np.all(d.W1 == 0.0)
-    assert d.loss[-1] < d.loss[0]  # the output bias still learns
+    assert sym["zeros_loss_drop"].all_above(0.0)  # the output bias still learns
 
 
-def test_zeros_sigmoid_moves_in_lockstep(sym_demos: dict[tuple[str, str], cl.SymmetryDemo]) -> None:
-    d = sym_demos["zeros", "sigmoid"]
-    assert d.hidden_weight_change[-1] > 0.0
-    assert np.all(d.max_unit_difference == 0.0)
+def test_zeros_sigmoid_moves_in_lockstep(sym: SymExp) -> None:
+    assert sym["zeros_sig_moved"].all_above(0.0)
+    assert np.all(sym.example["zeros", "sigmoid"].max_unit_difference == 0.0)
 
 
-def test_random_start_breaks_symmetry_and_trains_better(
-    sym_demos: dict[tuple[str, str], cl.SymmetryDemo],
-) -> None:
-    rand, const = sym_demos["random", "tanh"], sym_demos["constant", "tanh"]
-    assert np.all(rand.max_unit_difference > 0.1)
-    assert const.hidden_weight_change[-1] > 0.1  # the constant net does learn, as one unit
-    assert const.loss[-1] > 2 * rand.loss[-1]
+def test_random_start_breaks_symmetry_and_trains_better(sym: SymExp) -> None:
+    # "the constant network does learn, as one unit": its hidden weights move in every seed
+    assert sym["const_moved"].all_above(0.1)
+    # "its final loss is ... times that of the random start, in every seed several times
+    # larger": the chapter's seeds give 3.8-22; the claim asserted is > 2 in every seed.
+    assert sym["loss_ratio"].all_above(2.0), sym["loss_ratio"].text()
+    # power: the same comparison the other way round (random worse than constant) fails
+    assert not any(r < 0.5 for r in sym["loss_ratio"].values)
 
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu"])
