@@ -1270,10 +1270,11 @@ class ComparingTraining:
     histories : dict of (activation, scheme) to list of History
         One History per seed; within a seed every scheme of an activation shares the data order.
     measures : dict of str to SeedSummary
-        ``<act>_<scheme>_acc1`` (validation accuracy after one epoch), ``<act>_<scheme>_acc``
+        ``<act>_<scheme>_acc1`` and ``_acc2`` (validation accuracy after one and two epochs),
+        ``<act>_<scheme>_acc``
         (final), ``<act>_<scheme>_loss`` (final training loss), ``<act>_<scheme>_diverged``
-        (1 or 0), and for ReLU ``relu_He_lead1`` (He's one-epoch accuracy minus the better of
-        LeCun's and Xavier's, paired by seed) and ``<act>_sensible_spread`` (largest minus
+        (1 or 0), and for ReLU ``relu_He_lead1`` and ``relu_He_lead2`` (He's accuracy after one
+        and two epochs minus the better of LeCun's and Xavier's, paired by seed) and ``<act>_sensible_spread`` (largest minus
         smallest final accuracy of LeCun, Xavier and He within a seed).
     layer_sizes : list of int
     """
@@ -1350,6 +1351,7 @@ def comparing_training(
     for (act, scheme), hs in histories.items():
         tag = f"{act}_{scheme_tag(scheme)}"
         values[f"{tag}_acc1"] = [float(h.val_acc[min(1, len(h.val_acc) - 1)]) for h in hs]
+        values[f"{tag}_acc2"] = [float(h.val_acc[min(2, len(h.val_acc) - 1)]) for h in hs]
         values[f"{tag}_acc"] = [float(h.val_acc[-1]) for h in hs]
         values[f"{tag}_loss"] = [
             float(h.train_loss[-1]) if np.isfinite(h.train_loss[-1]) else float("inf") for h in hs
@@ -1359,8 +1361,11 @@ def comparing_training(
         accs = np.array([values[f"{act}_{s}_acc"] for s in ("LeCun", "Xavier", "He")])
         values[f"{act}_sensible_spread"] = list(accs.max(axis=0) - accs.min(axis=0))
     if "relu" in activations:
-        he, lecun, xavier = (np.array(values[f"relu_{s}_acc1"]) for s in ("He", "LeCun", "Xavier"))
-        values["relu_He_lead1"] = list(he - np.maximum(lecun, xavier))
+        for e in (1, 2):
+            he, lecun, xavier = (
+                np.array(values[f"relu_{s}_acc{e}"]) for s in ("He", "LeCun", "Xavier")
+            )
+            values[f"relu_He_lead{e}"] = list(he - np.maximum(lecun, xavier))
     measures = {
         k: summarize(v) for k, v in values.items() if all(np.isfinite(x) for x in v)
     }
