@@ -21,6 +21,7 @@ Contents
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -36,15 +37,15 @@ from .initializers import get_initializer
 from .seeds import DEFAULT_SEEDS, SeedSummary, over_seeds, summarize
 
 __all__ = [
-    "ComparingTraining",
     "DISTRIBUTIONS",
     "INPUT_PREPARATIONS",
-    "InputsExperiment",
     "LECUN_ACTIVATIONS",
-    "DeepNetworkStatistics",
-    "SeedExperiment",
-    "PreactivationVarianceRecord",
     "SYMMETRY_SETTINGS",
+    "ComparingTraining",
+    "DeepNetworkStatistics",
+    "InputsExperiment",
+    "PreactivationVarianceRecord",
+    "SeedExperiment",
     "SymmetryDemo",
     "comparing_schemes",
     "comparing_training",
@@ -67,9 +68,9 @@ __all__ = [
     "symmetry_experiment",
     "variance_relative_standard_error",
     "why_init_experiment",
-    "xavier_tanh_experiment",
     "why_init_measures",
     "why_init_networks",
+    "xavier_tanh_experiment",
 ]
 
 FloatArray = npt.NDArray[np.floating]
@@ -1002,7 +1003,11 @@ def why_init_networks(
     the one above. Chapter: "Why initialization matters" (book/why_init.md).
     """
     gen = as_generator(rng)
-    w, d, b = _positive_int(width, "width"), _positive_int(depth, "depth"), _positive_int(batch, "batch")
+    w, d, b = (
+        _positive_int(width, "width"),
+        _positive_int(depth, "depth"),
+        _positive_int(batch, "batch"),
+    )
     X = gen.standard_normal((b, w))
     runs: WhyInitRuns = {}
     for act in activations:
@@ -1114,8 +1119,9 @@ class InputsExperiment:
         fitted on the training part.
     y_train, y_test : ndarray of int64
     first_layer : dict of str to dict of str to float
-        Per preparation: ``pred_variance`` (:math:`\\operatorname{Var}(w)\\sum_i\\operatorname{Var}(x_i)`),
-        ``pred_second_moment`` (:math:`\\operatorname{Var}(w)\\sum_i\\operatorname{E}[x_i^2]`),
+        Per preparation: ``pred_variance``
+        (:math:`\\operatorname{Var}(w)\\sum_i\\operatorname{Var}(x_i)`), ``pred_second_moment``
+        (:math:`\\operatorname{Var}(w)\\sum_i\\operatorname{E}[x_i^2]`),
         ``var_p`` (measured mean of :math:`p^2` on the test images), ``offset_share`` and its
         prediction ``offset_pred``, and ``saturated`` (fraction of :math:`\\tanh(p)` within 0.01
         of :math:`\\pm1`), for one draw of ``units`` first-layer units.
@@ -1231,14 +1237,13 @@ def inputs_experiment(
         return out
 
     children = gen.spawn(2)
-    train_runs = {
-        act: _measured_over_seeds(
-            lambda g, a=act, i=init: train_all(a, i, g), measure, rng=child, n_seeds=n_seeds
+    train_runs: dict[str, SeedExperiment[dict[str, Any]]] = {}
+    for (act, init), child in zip(
+        (("tanh", "lecun_normal"), ("relu", "he_normal")), children, strict=True
+    ):
+        train_runs[act] = _measured_over_seeds(
+            functools.partial(train_all, act, init), measure, rng=child, n_seeds=n_seeds
         )
-        for (act, init), child in zip(
-            (("tanh", "lecun_normal"), ("relu", "he_normal")), children, strict=True
-        )
-    }
     return InputsExperiment(
         prepared, y_train, y_test, first, train_runs, int(units), int(epochs), float(lr),
         int(batch_size), int(hidden),
@@ -1271,11 +1276,11 @@ class ComparingTraining:
         One History per seed; within a seed every scheme of an activation shares the data order.
     measures : dict of str to SeedSummary
         ``<act>_<scheme>_acc1`` and ``_acc2`` (validation accuracy after one and two epochs),
-        ``<act>_<scheme>_acc``
-        (final), ``<act>_<scheme>_loss`` (final training loss), ``<act>_<scheme>_diverged``
-        (1 or 0), and for ReLU ``relu_He_lead1`` and ``relu_He_lead2`` (He's accuracy after one
-        and two epochs minus the better of LeCun's and Xavier's, paired by seed) and ``<act>_sensible_spread`` (largest minus
-        smallest final accuracy of LeCun, Xavier and He within a seed).
+        ``<act>_<scheme>_acc`` (final), ``<act>_<scheme>_loss`` (final training loss),
+        ``<act>_<scheme>_diverged`` (1 or 0), for ReLU ``relu_He_lead1`` and
+        ``relu_He_lead2`` (He's accuracy after one and two epochs minus the better of LeCun's
+        and Xavier's, paired by seed), and ``<act>_sensible_spread`` (largest minus smallest
+        final accuracy of LeCun, Xavier and He within a seed).
     layer_sizes : list of int
     """
 
@@ -1334,9 +1339,11 @@ def comparing_training(
 
     gen = as_generator(rng)
     data = digits_split(rng=gen)
-    sizes = [data.X_train.shape[1]] + [_positive_int(width, "width")] * _positive_int(
-        hidden, "hidden"
-    ) + [10]
+    sizes = (
+        [data.X_train.shape[1]]
+        + [_positive_int(width, "width")] * _positive_int(hidden, "hidden")
+        + [10]
+    )
     schemes = comparing_schemes()
     histories: dict[tuple[str, str], list[Any]] = {}
     for act, child in zip(activations, gen.spawn(len(activations)), strict=True):
@@ -1366,9 +1373,7 @@ def comparing_training(
                 np.array(values[f"relu_{s}_acc{e}"]) for s in ("He", "LeCun", "Xavier")
             )
             values[f"relu_He_lead{e}"] = list(he - np.maximum(lecun, xavier))
-    measures = {
-        k: summarize(v) for k, v in values.items() if all(np.isfinite(x) for x in v)
-    }
+    measures = {k: summarize(v) for k, v in values.items() if all(np.isfinite(x) for x in v)}
     return ComparingTraining(histories, measures, sizes)
 
 
@@ -1409,7 +1414,11 @@ LECUN_ACTIVATIONS: tuple[str, ...] = ("linear", "tanh", "selu")
 
 
 def lecun_depth_experiment(
-    *, rng: RNGLike, n_seeds: int = DEFAULT_SEEDS, depth: int = 20, width: int = 256,
+    *,
+    rng: RNGLike,
+    n_seeds: int = DEFAULT_SEEDS,
+    depth: int = 20,
+    width: int = 256,
     batch: int = 256,
 ) -> SeedExperiment[dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]]]:
     """The depth experiment of "LeCun": activation std per layer for three scales, over seeds.
@@ -1433,7 +1442,11 @@ def lecun_depth_experiment(
     LeCun's :math:`\\operatorname{Var}(w) = 1/n_\\text{in}` keeps a linear net's variance,
     tanh decays like :math:`1/\\sqrt{2\\ell}`. Chapter: "LeCun" (book/lecun.md).
     """
-    d, w, b = _positive_int(depth, "depth"), _positive_int(width, "width"), _positive_int(batch, "batch")
+    d, w, b = (
+        _positive_int(depth, "depth"),
+        _positive_int(width, "width"),
+        _positive_int(batch, "batch"),
+    )
 
     def run(g: np.random.Generator) -> dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]]:
         res = {
@@ -1441,8 +1454,12 @@ def lecun_depth_experiment(
             for act in LECUN_ACTIVATIONS
             for name, init in lecun_schemes().items()
         }
-        res["linear", "std 1/n"] = _stds_of(fixed_std(1.0 / w), "linear", depth=5, width=w, batch=b, rng=g)
-        res["linear", "LeCun 5"] = _stds_of("lecun_normal", "linear", depth=5, width=w, batch=b, rng=g)
+        res["linear", "std 1/n"] = _stds_of(
+            fixed_std(1.0 / w), "linear", depth=5, width=w, batch=b, rng=g
+        )
+        res["linear", "LeCun 5"] = _stds_of(
+            "lecun_normal", "linear", depth=5, width=w, batch=b, rng=g
+        )
         return res
 
     def measure(r: dict[tuple[str, str], dict[str, npt.NDArray[np.float64]]]) -> dict[str, float]:
@@ -1479,7 +1496,11 @@ def lecun_depth_experiment(
 
 
 def xavier_tanh_experiment(
-    *, rng: RNGLike, n_seeds: int = DEFAULT_SEEDS, depth: int = 10, width: int = 256,
+    *,
+    rng: RNGLike,
+    n_seeds: int = DEFAULT_SEEDS,
+    depth: int = 10,
+    width: int = 256,
     batch: int = 500,
 ) -> SeedExperiment[dict[str, dict[str, npt.NDArray[np.float64]]]]:
     """The tanh experiment of "Xavier": the :math:`U(\\pm1/\\sqrt n)` heuristic against Xavier.
@@ -1504,7 +1525,11 @@ def xavier_tanh_experiment(
     The heuristic has :math:`\\operatorname{Var}(w) = 1/(3n)`, so near the linear regime each
     layer multiplies the variance by 1/3 both ways. Chapter: "Xavier" (book/xavier.md).
     """
-    d, w, b = _positive_int(depth, "depth"), _positive_int(width, "width"), _positive_int(batch, "batch")
+    d, w, b = (
+        _positive_int(depth, "depth"),
+        _positive_int(width, "width"),
+        _positive_int(batch, "batch"),
+    )
     h = d // 2
 
     def run(g: np.random.Generator) -> dict[str, dict[str, npt.NDArray[np.float64]]]:
@@ -1532,7 +1557,12 @@ def xavier_tanh_experiment(
 
 
 def he_depth_experiment(
-    *, rng: RNGLike, n_seeds: int = 16, depth: int = 30, width: int = 256, batch: int = 256,
+    *,
+    rng: RNGLike,
+    n_seeds: int = 16,
+    depth: int = 30,
+    width: int = 256,
+    batch: int = 256,
     ratio_layer: int = 10,
 ) -> SeedExperiment[dict[str, dict[str, npt.NDArray[np.float64]]]]:
     """The depth experiment of "He": a bias-free ReLU MLP with He and with LeCun weights.
@@ -1560,7 +1590,11 @@ def he_depth_experiment(
     exactly in expectation, so :math:`\\sqrt{\\operatorname{E}[x^2]} = 1` at every layer; LeCun's
     halves it per layer. Chapter: "He" (book/he.md).
     """
-    d, w, b = _positive_int(depth, "depth"), _positive_int(width, "width"), _positive_int(batch, "batch")
+    d, w, b = (
+        _positive_int(depth, "depth"),
+        _positive_int(width, "width"),
+        _positive_int(batch, "batch"),
+    )
     k = min(_positive_int(ratio_layer, "ratio_layer"), d) - 1
 
     def run(g: np.random.Generator) -> dict[str, dict[str, npt.NDArray[np.float64]]]:
@@ -1691,8 +1725,14 @@ def input_gradient_variance(
     fan-out takes the place of the fan-in. Chapter: "Variance" (book/variance.md).
     """
     gen = as_generator(rng)
-    W = gen.normal(0.0, math.sqrt(check_positive(var_w, name="var_w")),
-                   size=(_positive_int(n_in, "n_in"), _positive_int(n_out, "n_out")))
-    delta = gen.normal(0.0, math.sqrt(check_positive(var_g, name="var_g")),
-                       size=(_positive_int(batch, "batch"), n_out))
+    W = gen.normal(
+        0.0,
+        math.sqrt(check_positive(var_w, name="var_w")),
+        size=(_positive_int(n_in, "n_in"), _positive_int(n_out, "n_out")),
+    )
+    delta = gen.normal(
+        0.0,
+        math.sqrt(check_positive(var_g, name="var_g")),
+        size=(_positive_int(batch, "batch"), n_out),
+    )
     return float((delta @ W.T).var())

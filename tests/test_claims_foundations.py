@@ -98,7 +98,9 @@ def test_why_std001_sigmoid_collapses_to_one_half(
     # their variance, ~pred^2, instead of E[x^2] ~ 1/4: prediction 0.0003) is rejected by the
     # same check on the same measurements.
     assert _none_within(why["sig001_l5_std"].values, 4 * pred, 0.35)
-    assert _none_within(why["sig001_l5_std"].values, 0.25 * math.sqrt(WIDTH * 0.01**2 * pred**2), 0.35)
+    assert _none_within(
+        why["sig001_l5_std"].values, 0.25 * math.sqrt(WIDTH * 0.01**2 * pred**2), 0.35
+    )
     # "tiny compared with std 1": more than 10 times smaller in every seed.
     assert why["sig1_ratio"].all_above(10.0)
     assert why["sig001_l5_sat"].high == 0.0  # "none is saturated"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -221,7 +220,10 @@ def test_he_preserves_second_moment(he: HeExp) -> None:
 
 def test_he_keeps_relu_net_flat(he: HeExp) -> None:
     target = math.sqrt(1 - 1 / math.pi)  # std of relu(z), z ~ N(0, 2)
-    for key, lecun_key, layer in (("std_l10", None, H_LAYER), ("std_last", "lecun_std_last", H_DEPTH)):
+    for key, lecun_key, layer in (
+        ("std_l10", None, H_LAYER),
+        ("std_last", "lecun_std_last", H_DEPTH),
+    ):
         logs = np.log(he[key].values)
         se = logs.std(ddof=1) / math.sqrt(logs.size)
         # The geometric mean sits below sqrt(1 - 1/pi) by the finite-width drift of the chapter's
@@ -358,9 +360,9 @@ def test_comparing_training(cmp_training: cl.ComparingTraining) -> None:
     assert not np.all(lecun2 - other2 > 0.0)
     # "std 0.01 never leaves chance level, training loss ln 10" in every seed
     for act in ("relu", "tanh"):
-        assert all(
-            abs(v - math.log(10)) < 2e-3 for v in m[f"{act}_std001_loss"].values
-        ), m[f"{act}_std001_loss"].text()
+        assert all(abs(v - math.log(10)) < 2e-3 for v in m[f"{act}_std001_loss"].values), m[
+            f"{act}_std001_loss"
+        ].text()
         assert m[f"{act}_std001_acc"].all_below(0.15)
     # "std 1 with ReLU diverges, in every seed"
     assert m["relu_std1_diverged"].low == 1.0
