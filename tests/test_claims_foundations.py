@@ -1,12 +1,14 @@
-"""Claims of the foundation chapters, recomputed with course_lib and the chapters' own seeds.
+"""Claims of the foundation chapters, recomputed with the chapters' own course_lib functions.
 
-Chapters: book/why_init.md, book/inputs.md, book/variance.md, book/symmetry.md. Each test
-rebuilds the experiment exactly as the chapter does (same seed, same order of draws) and asserts
-what the prose says about it. Tolerances are stated next to each assertion with the sampling
-argument behind them; where the sampling distribution has no closed form, the spread over
-independent replicates (other seeds) was measured once and is quoted, and the tolerance sits at
-six or more replicate standard deviations. Each quantitative check also asserts that the
-tolerance excludes the answer a plausible mistake would give.
+Chapters: book/why_init.md, book/inputs.md, book/variance.md, book/symmetry.md. Each fixture
+calls the function the chapter calls (``course_lib.experiments``) with the chapter's generator,
+so the test checks the numbers the chapter glues, not a replay of its order of draws. Claims that
+rest on random draws or training are made over several seeds spawned from that generator, and
+the tests assert the prose's statements for every seed (or for the median), never one
+trajectory's numbers: a training trajectory follows the BLAS kernel's rounding, and these tests
+run under four OpenBLAS kernels (``make test-portability``). Tolerances are stated next to each
+assertion with the sampling argument behind them, and each quantitative check also runs the
+answer of a plausible mistake through the same check.
 """
 
 from __future__ import annotations
