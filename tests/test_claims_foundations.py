@@ -74,7 +74,9 @@ def test_why_std1_sigmoid_saturates(why: cl.SeedExperiment[cl.experiments.WhyIni
     # comes from the weights: the unit variances ||w_j||^2 ~ chi^2_100 (relative SD
     # sqrt(2/100)) averaged over 100 units -> 0.014 on the variance, 0.007 on the std; plus the
     # batch (1000 x 100 values, relative SD ~0.002): 6 SD ~ 0.045.
-    tol = Z * math.hypot(math.sqrt(2 / WIDTH) / math.sqrt(WIDTH) / 2, 1 / math.sqrt(2 * BATCH))
+    tol = Z * math.hypot(
+        math.sqrt(2 / WIDTH) / math.sqrt(WIDTH) / 2, 1 / math.sqrt(2 * BATCH * WIDTH)
+    )
     assert _all_within(why["sig1_l1_pstd"].values, 10.0, tol), why["sig1_l1_pstd"].text()
     # Power: the wrong rules Var(p) = n Var(w) / 2 (std 7.07) and Var(w) Var(x) (std 1) fail the
     # same check on the same measurements.
