@@ -55,6 +55,7 @@ __all__ = [
     "init_network",
     "input_gradient_variance",
     "inputs_experiment",
+    "leaky_relu_second_moments",
     "lecun_depth_experiment",
     "lecun_schemes",
     "preactivation_kurtosis",
@@ -1736,3 +1737,60 @@ def input_gradient_variance(
         size=(_positive_int(batch, "batch"), n_out),
     )
     return float((delta @ W.T).var())
+
+
+def leaky_relu_second_moments(
+    *,
+    rng: RNGLike,
+    slopes: Sequence[float] = (0.2, 0.5),
+    n_seeds: int = 6,
+    depth: int = 30,
+    width: int = 256,
+    batch: int = 256,
+) -> dict[tuple[float, str], SeedSummary]:
+    """Second moment after ``depth`` leaky-ReLU layers, plain He against the generalized rule.
+
+    Parameters
+    ----------
+    rng : Generator, seed or None
+        Keyword-only; only spawned from: one child per (slope, rule), split into ``n_seeds``.
+    slopes : sequence of float
+        Negative slopes :math:`a`.
+    n_seeds, depth, width, batch : int
+
+    Returns
+    -------
+    dict
+        ``(a, "he")`` and ``(a, "generalized")`` -> :class:`~course_lib.seeds.SeedSummary` of
+        :math:`\\operatorname{E}[x^2]` at the last layer, one value per network.
+
+    Notes
+    -----
+    With :math:`\\operatorname{Var}(w) = s/n_\\text{in}` each leaky-ReLU layer multiplies the
+    second moment by :math:`s(1 + a^2)/2` in expectation: 1 for the generalized rule
+    :math:`s = 2/(1 + a^2)`, :math:`(1 + a^2)^{L}` after :math:`L` layers for plain He
+    (:math:`s = 2`). Chapter: "He" (book/he.md).
+    """
+    from .initializers import variance_scaling
+
+    d, w, b = (
+        _positive_int(v, k) for v, k in ((depth, "depth"), (width, "width"), (batch, "batch"))
+    )
+    rules = ("he", "generalized")
+    cells = [(float(a), name) for a in slopes for name in rules]
+    out: dict[tuple[float, str], SeedSummary] = {}
+    for (a, name), child in zip(cells, as_generator(rng).spawn(len(cells)), strict=True):
+        scale = 2.0 if name == "he" else 2.0 / (1.0 + a * a)
+
+        def one(g: np.random.Generator, a: float = a, scale: float = scale) -> float:
+            X = g.standard_normal((b, w))
+            weights = [
+                variance_scaling((w, w), scale=scale, mode="fan_in", distribution="normal", rng=g)
+                for _ in range(d)
+            ]
+            fp = _net.forward(X, weights, "leaky_relu", negative_slope=a, keep="stats")
+            s = fp.activation_stats[-1]
+            return float(s.var + s.mean**2)
+
+        out[a, name] = summarize(over_seeds(one, n_seeds=n_seeds, rng=child))
+    return out

@@ -263,6 +263,25 @@ def test_he_keeps_relu_net_flat(he: HeExp) -> None:
     assert abs(lecun_d.mean()) > Z * se + 2 * d.var(ddof=1)  # power
 
 
+def test_leaky_relu_generalized_rule() -> None:
+    """eq-he-leaky: plain He grows the second moment by (1 + a^2) per layer, the gain does not."""
+    m2 = cl.leaky_relu_second_moments(
+        rng=np.random.default_rng(2015), slopes=(0.5,), n_seeds=6, depth=30, width=256,
+        batch=256,
+    )  # fmt: skip
+    he_logs = np.log(m2[0.5, "he"].values)
+    gen_logs = np.log(m2[0.5, "generalized"].values)
+    # log(He / generalized) has expectation 30 log(1.25) = 6.69 up to the finite-width drift,
+    # which is the same for both rules (same width and depth) and cancels in the difference.
+    # SE of the difference of two means of 6 log-values, estimated from them; 6 SE.
+    est = float(he_logs.mean() - gen_logs.mean())
+    se = math.sqrt(he_logs.var(ddof=1) / 6 + gen_logs.var(ddof=1) / 6)
+    assert abs(est - 30 * math.log(1.25)) < Z * se, (est, se)
+    # power: "the gain makes no difference" (0) and the half-slope slip (1 + a)^30 fail it
+    assert abs(est) > Z * se
+    assert abs(est - 30 * math.log(1.5)) > Z * se
+
+
 def test_conv_fans_and_gain() -> None:
     assert cl.compute_fans((3, 3, 64, 128)) == (576, 1152)
     assert cl.calculate_gain("relu") == pytest.approx(math.sqrt(2))
