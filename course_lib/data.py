@@ -14,6 +14,7 @@ Chapter: "Inputs" (book/inputs.md); the training runs of "Initialization in prac
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
@@ -24,7 +25,9 @@ from ._validation import RNGLike, as_generator, check_positive
 
 __all__ = [
     "DIGITS_SHAPE",
+    "DigitsSplit",
     "center",
+    "digits_split",
     "load_digits",
     "scale",
     "standardize",
@@ -233,3 +236,53 @@ def train_test_split(
         k = min(max(round(f * n), 1), n - 1)
         test_idx, train_idx = perm[:k], perm[k:]
     return Xa[train_idx], Xa[test_idx], ya[train_idx], ya[test_idx]
+
+
+@dataclass(frozen=True)
+class DigitsSplit:
+    """The digits split into train and test parts, standardized with the training statistics.
+
+    Attributes
+    ----------
+    X_train, X_test : ndarray, shape (samples, 64)
+        Standardized pixels (mean 0 and variance 1 per non-constant pixel on the training part).
+    y_train, y_test : ndarray of int64, shape (samples,)
+        Labels 0..9.
+    """
+
+    X_train: FloatArray
+    X_test: FloatArray
+    y_train: IntArray
+    y_test: IntArray
+
+
+def digits_split(*, rng: RNGLike, test_fraction: float = 0.25) -> DigitsSplit:
+    """Shuffle, split and standardize the digits, as every training chapter does.
+
+    Parameters
+    ----------
+    rng : Generator, seed or None
+        Keyword-only (SPEC 7); draws the permutation of :func:`train_test_split`.
+    test_fraction : float in (0, 1)
+        Share of the images in the test part.
+
+    Returns
+    -------
+    DigitsSplit
+
+    Notes
+    -----
+    :func:`load_digits`, then :func:`train_test_split`, then :func:`standardize` with the mean
+    and standard deviation fitted on the training part only, applied unchanged to the test
+    part. Chapters: "Preparing the inputs" (book/inputs.md), "Comparing the schemes"
+    (book/comparing.md) and the paper chapters.
+    """
+    X, y = load_digits()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_fraction=test_fraction, rng=as_generator(rng)
+    )
+    X_train_s, mean, std = standardize(X_train)
+    X_test_s, _, _ = standardize(X_test, mean, std)
+    return DigitsSplit(
+        X_train_s, X_test_s, np.asarray(y_train, dtype=np.int64), np.asarray(y_test, dtype=np.int64)
+    )

@@ -17,13 +17,11 @@ import numpy.typing as npt
 from . import initializers as init
 from . import network, training
 from ._validation import RNGLike, as_generator
-from .data import load_digits, standardize, train_test_split
+from .data import DigitsSplit, digits_split  # one home: course_lib.data
 
 __all__ = [
     "AtInit",
-    "DigitsSplit",
     "PaperExperiment",
-    "digits_split",
     "glorot2010_experiment",
     "glorot2010_schemes",
     "he2015_experiment",
@@ -33,29 +31,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class DigitsSplit:
-    """The digits data split into train and test, standardized with the training statistics."""
-
-    X_train: FloatArray
-    X_test: FloatArray
-    y_train: npt.NDArray[np.int64]
-    y_test: npt.NDArray[np.int64]
-
-
-def digits_split(*, rng: RNGLike, test_fraction: float = 0.25) -> DigitsSplit:
-    """Shuffle, split and standardize the digits (statistics fitted on the training part only)."""
-    X, y = load_digits()
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_fraction=test_fraction, rng=as_generator(rng)
-    )
-    X_train_s, mean, std = standardize(X_train)
-    X_test_s, _, _ = standardize(X_test, mean, std)
-    return DigitsSplit(
-        X_train_s, X_test_s, np.asarray(y_train, dtype=np.int64), np.asarray(y_test, dtype=np.int64)
-    )
 
 
 def he2015_schemes() -> dict[str, init.Initializer]:

@@ -1,18 +1,18 @@
-"""Claims of the scheme chapters, recomputed with course_lib and the chapters' own seeds.
+"""Claims of the scheme chapters, recomputed with the chapters' own course_lib functions.
 
 Chapters: book/lecun.md (seed 6), book/xavier.md (seed 7), book/he.md (seed 8),
-book/comparing.md (seed 9). Each fixture rebuilds the chapter's experiment in the chapter's
-order of draws (``Generator.spawn`` does not advance a generator's stream, so a test can skip
-an experiment that only spawned children, by spawning the same number itself). Each test asserts
-what the prose says, with the tolerance and its justification next to the assertion, and each
-quantitative check also asserts that its tolerance excludes the answer a plausible mistake gives.
+book/comparing.md (seed 9). Each fixture calls the function the chapter calls
+(``course_lib.experiments``), with the chapter's generator, so the test checks the very numbers
+the chapter glues. Every experiment runs over several seeds spawned from that generator, and each
+test asserts the statement the prose makes, for every seed or for the median with its spread,
+never one trajectory's numbers. Tolerances and their justification sit next to each assertion,
+and each quantitative check also runs the answer of a plausible mistake through the same check.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +22,6 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 import course_lib as cl
 
 FloatArray = npt.NDArray[np.float64]
-Init = Callable[..., FloatArray]
-Labels = npt.NDArray[Any]
 Z = 6.0  # tolerances at >= 6 standard errors
 
 
@@ -36,137 +34,101 @@ def _one_blas_thread() -> Iterator[None]:
         yield
 
 
-def fixed_std(std: float) -> Init:
-    """N(0, std^2) whatever the shape, as in the chapters."""
-
-    def init(shape: tuple[int, ...], *, rng: np.random.Generator | None = None) -> FloatArray:
-        return cl.normal(shape, std, rng=rng)
-
-    init.__name__ = f"std {std:g}"
-    return init
-
-
 # --------------------------------------------------------------------------------------------
 # LeCun (book/lecun.md), seed 6
 # --------------------------------------------------------------------------------------------
 
 LECUN_SEED = 6
-L_DEPTH, L_WIDTH, L_BATCH = 20, 256, 1000
-L_SCHEMES: dict[str, Init] = {
-    "LeCun normal": cl.lecun_normal,
-    "std 1": fixed_std(1.0),
-    "std 0.01": fixed_std(0.01),
-}
-L_ACTIVATIONS = ("linear", "tanh", "selu")
-
-LecunRuns = dict[tuple[str, str], tuple[FloatArray, FloatArray]]
-
-
-def _lecun_stds(
-    init: Init, act: str, rng: np.random.Generator, depth: int = L_DEPTH
-) -> tuple[FloatArray, FloatArray]:
-    X = rng.standard_normal((L_BATCH, L_WIDTH))
-    weights = [init((L_WIDTH, L_WIDTH), rng=rng) for _ in range(depth)]
-    fp = cl.forward(X, weights, act, keep="stats")
-    sat = np.array([s.saturated for s in fp.activation_stats])
-    return np.asarray(fp.stds()), sat
+L_DEPTH, L_WIDTH, L_BATCH = 20, 256, 256
+LecunExp = cl.SeedExperiment[dict[tuple[str, str], dict[str, FloatArray]]]
 
 
 @pytest.fixture(scope="module")
-def lecun_runs() -> tuple[LecunRuns, FloatArray]:
-    rng = np.random.default_rng(LECUN_SEED)
-    shape = (400, 300)  # the chapter's "three forms" cell draws first
-    cl.lecun_normal(shape, rng=rng)
-    cl.lecun_uniform(shape, rng=rng)
-    cl.lecun_truncated_normal(shape, rng=rng)
-    runs: LecunRuns = {}
-    for act in L_ACTIVATIONS:
-        for name, init in L_SCHEMES.items():
-            runs[act, name] = _lecun_stds(init, act, rng)
-    mistake, _ = _lecun_stds(fixed_std(1.0 / L_WIDTH), "linear", rng, depth=5)
-    return runs, mistake
+def lecun() -> LecunExp:
+    return cl.lecun_depth_experiment(
+        rng=np.random.default_rng(LECUN_SEED), depth=L_DEPTH, width=L_WIDTH, batch=L_BATCH
+    )
 
 
 def _linear_std_tolerance() -> float:
-    """Largest allowed |std_l - 1| over the 20 layers of the LeCun linear net.
+    """Largest allowed |std_l - 1| over the 20 layers of one LeCun linear net.
 
-    For a linear layer with LeCun weights the batch second moment is multiplied by a factor with
-    mean 1 and relative standard deviation about sqrt(2 (1 + n/B)) / n (n units, each a quadratic
-    form in its n weights; B = batch): 0.0062 for n = 256, B = 1000. Over 20 layers the errors
-    add like a random walk: sqrt(20) * 0.0062 = 0.028 in variance, 0.014 in std. Six of those:
-    0.084; we allow 0.09.
+    A linear layer with LeCun weights multiplies the batch second moment by a factor with mean 1
+    and relative variance 2 m2 / n^2 (n units, each a quadratic form w^T G w in its n weights,
+    m2 = n tr(G^2) / tr(G)^2 the normalized second moment of the input's Gram spectrum G). At the
+    input m2 = 1 + n/B (Marchenko-Pastur, B = batch); each layer's random matrix adds about one
+    (free multiplicative convolution), so layer l sees m2 ~ n/B + l. The log-variance is a sum
+    of these independent errors: variance 2 (L n/B + L (L + 1) / 2) / n^2 at layer L, i.e. SD
+    0.042 in log-std at L = 20 for n = B = 256 (40 other seeds measured 0.036). Six of those:
+    0.25. The deviations grow with depth, so the endpoint's SD bounds every layer's.
     """
+    return Z * _log_std_sd(L_DEPTH)
+
+
+def _log_std_sd(depth: int) -> float:
+    """SD of one LeCun linear net's log-std at ``depth`` (see _linear_std_tolerance)."""
     n, b = L_WIDTH, L_BATCH
-    per_layer = math.sqrt(2 * (1 + n / b)) / n
-    return Z * math.sqrt(L_DEPTH) * per_layer / 2 + 0.005
+    return math.sqrt(2 * (depth * n / b + depth * (depth + 1) / 2)) / n / 2
 
 
-@pytest.mark.slow
-def test_lecun_keeps_linear_net_at_unit_std(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
-    runs, _ = lecun_runs
+def test_lecun_keeps_linear_net_at_unit_std(lecun: LecunExp) -> None:
     tol = _linear_std_tolerance()
-    assert 0.08 < tol < 0.1
-    stds = runs["linear", "LeCun normal"][0]
-    assert np.max(np.abs(stds - 1.0)) < tol, stds
-    # the tolerance excludes the wrong scales: He's 2/n (sqrt 2 at layer 1), the U(+-1/sqrt n)
-    # heuristic (1/sqrt 3 at layer 1), and std 1 / std 0.01
-    assert abs(math.sqrt(2) - 1) > tol and abs(1 / math.sqrt(3) - 1) > tol
-    assert np.max(np.abs(runs["linear", "std 1"][0] - 1.0)) > tol
-    assert np.max(np.abs(runs["linear", "std 0.01"][0] - 1.0)) > tol
+    assert lecun["linear_maxdev"].n == 5
+    # "no layer is further than ... from 1", in every seed
+    assert lecun["linear_maxdev"].all_below(tol), (lecun["linear_maxdev"].text(), tol)
+    assert lecun["selu_maxdev"].all_below(tol)  # SELU's fixed point attracts: conservative
+    # Power: the same check on the same draws' wrong scales fails: std 1 and std 0.01, and the
+    # five-layer nets with std = 1/n (the chapter's mistake).
+    for r in lecun.examples:
+        for wrong in (("linear", "std 1"), ("linear", "std 0.01"), ("linear", "std 1/n")):
+            assert np.max(np.abs(r[wrong]["act"] - 1.0)) > tol
+        # and He's 2/n would sit at sqrt(2) at layer 1: the LeCun net's layer 1 is far from it
+        assert abs(r["linear", "LeCun normal"]["act"][0] - math.sqrt(2)) > tol
 
 
-@pytest.mark.slow
-def test_lecun_tanh_decays_like_one_over_sqrt_2l(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
-    runs, _ = lecun_runs
-    stds = runs["tanh", "LeCun normal"][0]
-    # The chapter's claim: std_l ~ 1/sqrt(2 l) (eq-lecun-tanh-decay), a power law, not a collapse.
-    # The formula is asymptotic (the exact map gives 1/q_20 = 38.7 instead of 40, 1.6 % in std)
-    # and one network at finite width scatters around it (measured over seeds 0..7:
-    # std_20 * sqrt(40) = 1.004 +- 0.026 (sd); the chapter's seed gives 1.07). 15 % is about
-    # 6 sd, and excludes the geometric collapse of a wrong scale (the 1/(3n) heuristic gives
-    # 3^-10 at layer 20).
-    ratio = stds[-1] * math.sqrt(2 * L_DEPTH)
-    assert 0.85 < ratio < 1.15, ratio
-    assert stds[4] * math.sqrt(2 * 5) == pytest.approx(1.0, abs=0.15)
-    # strictly decreasing, and never below the power law by more than the tolerance
-    assert np.all(np.diff(stds) < 0)
+def test_lecun_tanh_decays_like_one_over_sqrt_2l(lecun: LecunExp) -> None:
+    # The chapter's claim: std_l ~ 1/sqrt(2 l) (eq-lecun-tanh-decay), a power law, not a
+    # collapse. The formula is asymptotic (the exact map gives 1/q_20 = 38.7 instead of 40, 1.6 %
+    # in std) and one network scatters around it; tanh contracts its inputs, so the scatter is
+    # smaller than the linear net's (SD 0.042 at layer 20, see _linear_std_tolerance): 15 % is
+    # > 3 of the linear SD plus the asymptotic error (the chapter's seeds: 0.97-1.04).
+    assert all(0.85 < v < 1.15 for v in lecun["tanh_last_sqrt2l"].values)
+    assert all(0.85 < v < 1.15 for v in lecun["tanh_l5_sqrt10"].values)
+    assert lecun["tanh_decreasing"].low == 1.0  # strictly decreasing in every seed
+    # Power: a geometric collapse (the 1/(3n) heuristic: 3^-10 at layer 20) or no decay at all
+    # (std near 1, as for SELU) fails the same check on the same seeds' data.
+    for r in lecun.examples:
+        assert not 0.85 < r["selu", "LeCun normal"]["act"][-1] * math.sqrt(2 * L_DEPTH) < 1.15
+        assert not 0.85 < r["tanh", "std 0.01"]["act"][-1] * math.sqrt(2 * L_DEPTH) < 1.15
 
 
-@pytest.mark.slow
-def test_lecun_selu_fixed_point(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
-    runs, _ = lecun_runs
-    stds = runs["selu", "LeCun normal"][0]
-    # same random-walk tolerance as the linear net (SELU's fixed point attracts, so it is
-    # conservative)
-    assert np.max(np.abs(stds - 1.0)) < _linear_std_tolerance()
+def test_lecun_wrong_scales(lecun: LecunExp) -> None:
+    # std 1, linear: sqrt(n)^20 = 16^20; a fixed scale multiplies the LeCun net by a constant,
+    # so the log error is the LeCun net's (SD 0.042 in log std, _linear_std_tolerance): the
+    # tolerance is the same 0.25, far from a factor 16 (log 2.8, one layer more or less).
+    tol = _linear_std_tolerance()
+    assert all(abs(v) < tol for v in lecun["std1_linear_log_error"].values)
+    assert all(abs(v) < tol for v in lecun["small_linear_log_error"].values)
+    # power: a prediction one layer off (16^19) fails the same check
+    assert all(abs(v + math.log(16.0)) > tol for v in lecun["std1_linear_log_error"].values)
+    assert lecun["small_tanh_l5"].all_below(1e-3)
+    # "tanh with std 1 cannot explode: std near 1, but most units saturated" (every seed)
+    assert all(0.9 < v <= 1.0 for v in lecun["std1_tanh_last"].values)
+    assert lecun["std1_tanh_sat"].all_above(0.8)
 
 
-@pytest.mark.slow
-def test_lecun_wrong_scales(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
-    runs, _ = lecun_runs
-    # std 1, linear: sqrt(n)^20 = 16^20; the log error is the same random walk as above
-    # (0.014 in log std), so 0.1 is > 6 standard errors and far from a factor 16 (one layer)
-    big = runs["linear", "std 1"][0][-1]
-    assert abs(math.log(big / 16.0**L_DEPTH)) < 0.1
-    assert abs(math.log(16.0 ** (L_DEPTH - 1) / 16.0**L_DEPTH)) > 0.1
-    # std 0.01: factor 0.16 per layer
-    small = runs["linear", "std 0.01"][0][-1]
-    assert abs(math.log(small / 0.16**L_DEPTH)) < 0.1
-    assert runs["tanh", "std 0.01"][0][4] < 1e-3
-    # tanh with std 1 cannot explode: std near 1, but most units saturated
-    tanh_big, sat = runs["tanh", "std 1"]
-    assert 0.9 < tanh_big[-1] <= 1.0
-    assert sat[-1] > 0.8
-
-
-@pytest.mark.slow
-def test_lecun_std_one_over_n_mistake(lecun_runs: tuple[LecunRuns, FloatArray]) -> None:
-    _, mistake = lecun_runs
-    # std = 1/n: variance 1/n^2, the std shrinks by sqrt(n) = 16 per layer
+def test_lecun_std_one_over_n_mistake(lecun: LecunExp) -> None:
+    # std = 1/n: variance 1/n^2, the std shrinks by sqrt(n) = 16 per layer. A fixed scale
+    # multiplies a LeCun net by a constant, so one draw's log-std at layer 5 has the LeCun net's
+    # SD, 0.012 (_log_std_sd); the tolerance is 6 of those.
+    tol = Z * _log_std_sd(5)
     predicted = float(L_WIDTH) ** (-np.arange(1, 6) / 2.0)
-    assert np.allclose(np.log(mistake), np.log(predicted), atol=0.05)
-    # and the tolerance excludes the correct LeCun value (1) and the variance-1/n^2 vs 1/n mix-up
-    assert abs(math.log(1.0 / predicted[4])) > 0.05
+    for r in lecun.examples:
+        mistake = r["linear", "std 1/n"]["act"]
+        assert np.allclose(np.log(mistake), np.log(predicted), atol=tol)
+        # power: the correct LeCun net, run through the same check, fails it
+        lecun5 = r["linear", "LeCun 5"]["act"]
+        assert not np.allclose(np.log(lecun5), np.log(predicted), atol=tol)
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,29 +136,15 @@ def test_lecun_std_one_over_n_mistake(lecun_runs: tuple[LecunRuns, FloatArray]) 
 # --------------------------------------------------------------------------------------------
 
 XAVIER_SEED = 7
-X_DEPTH, X_WIDTH, X_BATCH, X_REP = 10, 256, 1000, 4
-
-
-def _tanh_pass(init: Init, rng: np.random.Generator) -> dict[str, FloatArray]:
-    X = rng.standard_normal((X_BATCH, X_WIDTH))
-    weights = [init((X_WIDTH, X_WIDTH), rng=rng) for _ in range(X_DEPTH)]
-    fp = cl.forward(X, weights, "tanh", keep="stats")
-    bp = cl.backward(fp, weights, rng.standard_normal((X_BATCH, X_WIDTH)), keep="stats")
-    return {
-        "act": np.asarray(fp.stds()),
-        "grad": np.array([s.std for s in bp.preactivation_grad_stats]),
-        "wgrad": np.array([s.std for s in bp.weight_grad_stats]),
-    }
+X_DEPTH, X_WIDTH, X_BATCH = 10, 256, 500
+XavierExp = cl.SeedExperiment[dict[str, dict[str, FloatArray]]]
 
 
 @pytest.fixture(scope="module")
-def xavier_runs() -> dict[str, dict[str, FloatArray]]:
-    rng = np.random.default_rng(XAVIER_SEED)
-    out = {}
-    for name, init in (("standard", cl.standard_uniform), ("xavier", cl.xavier_uniform)):
-        reps = [_tanh_pass(init, child) for child in rng.spawn(X_REP)]
-        out[name] = {k: np.stack([r[k] for r in reps]) for k in reps[0]}
-    return out
+def xavier() -> XavierExp:
+    return cl.xavier_tanh_experiment(
+        rng=np.random.default_rng(XAVIER_SEED), depth=X_DEPTH, width=X_WIDTH, batch=X_BATCH
+    )
 
 
 def test_heuristic_variance_is_one_over_3n() -> None:
@@ -212,41 +160,31 @@ def test_heuristic_variance_is_one_over_3n() -> None:
     assert abs(w_lecun.var() * 3 * n - 1) > Z * se
 
 
-@pytest.mark.slow
-def test_heuristic_shrinks_by_three_per_layer(
-    xavier_runs: dict[str, dict[str, FloatArray]],
-) -> None:
-    std = xavier_runs["standard"]
-    fwd_var = std["act"] ** 2
-    fwd = math.exp(np.mean(np.log(fwd_var[:, 5:] / fwd_var[:, 4:-1])))
-    # Forward, upper half: 1/3 per layer in variance (eq-xavier-heuristic-var). Sampling error of
-    # the geometric mean over 5 layers x 4 replicates is ~0.3 %; the remaining tanh curvature at
-    # layers 5-10 (pre-activation variance <= 3^-4) lowers the factor by at most ~2 %. 5 % covers
-    # both and excludes the normalized scheme's factor near 1.
-    assert fwd == pytest.approx(1 / 3, rel=0.05)
+def test_heuristic_shrinks_by_three_per_layer(xavier: XavierExp) -> None:
+    # Forward, upper half: 1/3 per layer in variance (eq-xavier-heuristic-var). One network's
+    # geometric mean over 5 layers has a sampling error ~0.5 % (per-layer relative SD
+    # sqrt(2 (1 + n/B)) / n = 0.0068, over 5 layers); the remaining tanh curvature at layers
+    # 5-10 (pre-activation variance <= 3^-4) lowers the factor by at most ~2 %. 5 % covers both.
+    assert all(abs(v * 3 - 1) < 0.05 for v in xavier["heur_fwd_factor"].values)
+    # power: LeCun's factor 1 (the normalized scheme) fails the same check on the same networks
+    for r in xavier.examples:
+        fv = r["xavier"]["act"] ** 2
+        fwd_x = math.exp(np.mean(np.log(fv[5:] / fv[4:-1])))
+        assert abs(fwd_x * 3 - 1) > 0.05
     # Backward, lower half: 1/3 times E[tanh'(z)^2] < 1 where the pre-activations are large.
-    bwd_var = std["grad"] ** 2
-    bwd = math.exp(np.mean(np.log(bwd_var[:, :4] / bwd_var[:, 1:5])))
-    assert 0.25 < bwd < 1 / 3
-    # Xavier (normalized) does not shrink geometrically
-    xav = xavier_runs["xavier"]
-    assert xav["act"][:, -1].mean() > 0.2
-    assert xav["grad"][:, 0].mean() > 0.2
-    assert std["act"][:, -1].mean() < 0.01
-    assert std["grad"][:, 0].mean() < 0.01
+    assert all(0.25 < v < 1 / 3 for v in xavier["heur_bwd_factor"].values)
+    # Xavier (normalized) does not shrink geometrically; the heuristic does (every seed)
+    assert xavier["norm_act_last"].all_above(0.2) and xavier["norm_grad_first"].all_above(0.2)
+    assert xavier["heur_act_last"].all_below(0.01) and xavier["heur_grad_first"].all_below(0.01)
 
 
-@pytest.mark.slow
-def test_heuristic_weight_gradients_look_even(
-    xavier_runs: dict[str, dict[str, FloatArray]],
-) -> None:
-    std = xavier_runs["standard"]
-    wg = std["wgrad"].mean(axis=0)
-    act = std["act"].mean(axis=0)
+def test_heuristic_weight_gradients_look_even(xavier: XavierExp) -> None:
     # 3^-(k-1) * 3^-(L-k) does not depend on k: even weight gradients (within 20 %), while the
     # activations span two orders of magnitude (3^4.5 = 140 in std from layer 1 to 10)
-    assert wg.max() / wg.min() < 1.2
-    assert act.max() / act.min() > 100
+    assert xavier["heur_wgrad_spread"].all_below(1.2)
+    assert xavier["heur_act_spread"].all_above(100.0)
+    # power: the activations' spread fails the weight-gradient check
+    assert not xavier["heur_act_spread"].all_below(1.2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,114 +193,93 @@ def test_heuristic_weight_gradients_look_even(
 
 HE_SEED = 8
 H_DEPTH, H_WIDTH, H_BATCH, H_REP, H_LAYER = 30, 256, 256, 16, 10
-
-
-def _relu_pass(init: Init, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
-    X = rng.standard_normal((H_BATCH, H_WIDTH))
-    weights = [init((H_WIDTH, H_WIDTH), rng=rng) for _ in range(H_DEPTH)]
-    fp = cl.forward(X, weights, "relu")
-    bp = cl.backward(fp, weights, rng.standard_normal((H_BATCH, H_WIDTH)))
-    act = np.array([a.std() for a in fp.activations])
-    grad = np.array([g.std() for g in bp.preactivation_grads])
-    return act, grad
+HeExp = cl.SeedExperiment[dict[str, dict[str, FloatArray]]]
 
 
 @pytest.fixture(scope="module")
-def he_runs() -> dict[str, tuple[FloatArray, FloatArray]]:
-    rng = np.random.default_rng(HE_SEED)
-    out = {}
-    for (name, init), child in zip(
-        (("he", cl.he_normal), ("lecun", cl.lecun_normal)), rng.spawn(2), strict=True
-    ):
-        runs = [_relu_pass(init, r) for r in child.spawn(H_REP)]
-        out[name] = (np.stack([a for a, _ in runs]), np.stack([g for _, g in runs]))
-    return out
+def he() -> HeExp:
+    return cl.he_depth_experiment(
+        rng=np.random.default_rng(HE_SEED), n_seeds=H_REP, depth=H_DEPTH, width=H_WIDTH,
+        batch=H_BATCH, ratio_layer=H_LAYER,
+    )  # fmt: skip
 
 
-H_RATIO_REP = 64  # the test's replicates for the ratio: the chapter's 16 and 48 more
-
-
-def _relu_stds_upto(init: Init, rng: np.random.Generator, layers: int) -> FloatArray:
-    """The first ``layers`` activation stds of the chapter's network drawn from ``rng``.
-
-    The chapter draws X, then the weights layer by layer, so the first ``layers`` layers are
-    reproduced exactly by drawing only their weights.
-    """
-    X = rng.standard_normal((H_BATCH, H_WIDTH))
-    weights = [init((H_WIDTH, H_WIDTH), rng=rng) for _ in range(layers)]
-    return np.array([a.std() for a in cl.forward(X, weights, "relu").activations])
-
-
-@pytest.fixture(scope="module")
-def he_ratio_logs() -> dict[str, FloatArray]:
-    rng = np.random.default_rng(HE_SEED)
-    out = {}
-    for (name, init), child in zip(
-        (("he", cl.he_normal), ("lecun", cl.lecun_normal)), rng.spawn(2), strict=True
-    ):
-        # SeedSequence.spawn numbers its children, so the first 16 of these 64 are the chapter's
-        out[name] = np.log(
-            [_relu_stds_upto(init, r, H_LAYER)[-1] for r in child.spawn(H_RATIO_REP)]
-        )
-    return out
-
-
-@pytest.mark.slow
-def test_he_lecun_ratio_at_depth_10(
-    he_runs: dict[str, tuple[FloatArray, FloatArray]], he_ratio_logs: dict[str, FloatArray]
-) -> None:
+def test_he_lecun_ratio_at_depth_10(he: HeExp) -> None:
     theory = H_LAYER / 2 * math.log(2)  # log 2^(10/2) = log 32, eq-he-depth
-    log_he, log_lecun = he_ratio_logs["he"], he_ratio_logs["lecun"]
-    # the chapter's 16 replicates are the first 16 here
-    assert np.allclose(log_he[:H_REP], np.log(he_runs["he"][0][:, H_LAYER - 1]))
-    est = float(log_he.mean() - log_lecun.mean())
-    se = math.sqrt(log_he.var(ddof=1) / H_RATIO_REP + log_lecun.var(ddof=1) / H_RATIO_REP)
-    # Tolerance: 6 standard errors of the difference of two means of 64 independent log-stds.
-    # The spread of one network's log-std (about 0.15 at width 256, depth 10) is a finite-width
-    # effect that no formula here predicts, so it is estimated from the replicates.
+    logs = np.array(he["log_ratio"].values)
+    est = float(logs.mean())
+    se = float(logs.std(ddof=1)) / math.sqrt(logs.size)
+    # Tolerance: 6 standard errors of the mean of 16 independent paired log-ratios (the spread of
+    # one network's log-std, about 0.15 at width 256, depth 10, is a finite-width effect that no
+    # formula here predicts, so it is estimated from the seeds themselves).
     assert abs(est - theory) < Z * se, (math.exp(est), se)
     # Power: the tolerance excludes 2^4.5 (the ratio if the input were rectified like the hidden
     # layers, one factor 2 too few), 2^10 (the variance ratio quoted as a std ratio) and 1.
     for wrong in (4.5, 10.0, 0.0):
         assert abs(est - wrong * math.log(2)) > Z * se
-    # the chapter's own estimate from its 16 replicates lies within its own 6-SE band too
-    est16 = float(log_he[:H_REP].mean() - log_lecun[:H_REP].mean())
-    se16 = math.sqrt(log_he[:H_REP].var(ddof=1) / H_REP + log_lecun[:H_REP].var(ddof=1) / H_REP)
-    assert abs(est16 - theory) < Z * se16
 
 
-@pytest.mark.slow
-def test_he_keeps_relu_net_flat(he_runs: dict[str, tuple[FloatArray, FloatArray]]) -> None:
-    target = math.sqrt(1 - 1 / math.pi)  # std of relu(z), z ~ N(0, 2)
-    he_act, he_grad = he_runs["he"]
-    lecun_act, _ = he_runs["lecun"]
+def test_he_preserves_second_moment(he: HeExp) -> None:
+    # E10: He's rule preserves E[x^2] exactly in expectation. The mean over 16 networks of the
+    # layer's E[x^2] has a standard error estimated from the 16 values; 6 SE.
     for layer in (H_LAYER, H_DEPTH):
-        logs = np.log(he_act[:, layer - 1])
-        se = logs.std(ddof=1) / math.sqrt(H_REP)
-        assert abs(logs.mean() - math.log(target)) < Z * se + 0.02, (layer, math.exp(logs.mean()))
-        # LeCun, the same check: off by 2^(layer/2)
-        lecun_logs = np.log(lecun_act[:, layer - 1])
-        assert abs(lecun_logs.mean() - math.log(target)) > Z * se + 0.02
-        # LeCun follows sqrt(1 - 1/pi) 2^(-l/2) within the same tolerance
-        assert abs(lecun_logs.mean() - math.log(target * 2 ** (-layer / 2))) < Z * se + 0.05
-    # gradients: He's gradient at layer 1 is within a factor 1.5 of the top's; LeCun's is not
-    ratio = np.exp(np.mean(np.log(he_grad[:, 0])) - np.mean(np.log(he_grad[:, -1])))
-    assert 2 / 3 < ratio < 1.5
+        m2 = np.array([r["he"]["rms"][layer - 1] ** 2 for r in he.examples])
+        se = m2.std(ddof=1) / math.sqrt(m2.size)
+        assert abs(m2.mean() - 1.0) < Z * se, (layer, m2.mean(), se)
+        # power: LeCun's networks, same check: off by 2^-layer
+        m2_lecun = np.array([r["lecun"]["rms"][layer - 1] ** 2 for r in he.examples])
+        assert abs(m2_lecun.mean() - 1.0) > Z * se
 
 
-def test_relu_halves_second_moment() -> None:
-    rng = np.random.default_rng(HE_SEED + 100)
-    n = 1_000_000
-    for z, var in ((rng.normal(0.0, 1.5, n), 1.5**2), (rng.uniform(-2.0, 2.0, n), 4.0 / 3.0)):
-        m2 = np.mean(np.maximum(z, 0.0) ** 2)
-        # relu(z)^2 has relative variance E[z^4 1{z>0}] / E[z^2 1{z>0}]^2 - 1 = 2 kappa - 1
-        # (kappa = 3 normal, 1.8 uniform), so the mean of n draws has relative SE
-        # sqrt((2 kappa - 1) / n)
-        kappa = np.mean(z**4) / np.mean(z**2) ** 2
-        se = math.sqrt((2 * kappa - 1) / n)
-        assert abs(m2 / (var / 2) - 1) < Z * se
-        # the variance of relu(z) (what a wrong derivation uses) is clearly different
-        assert abs(np.var(np.maximum(z, 0.0)) / (var / 2) - 1) > Z * se
+def test_he_keeps_relu_net_flat(he: HeExp) -> None:
+    target = math.sqrt(1 - 1 / math.pi)  # std of relu(z), z ~ N(0, 2)
+    for key, lecun_key, layer in (
+        ("std_l10", None, H_LAYER),
+        ("std_last", "lecun_std_last", H_DEPTH),
+    ):
+        logs = np.log(he[key].values)
+        se = logs.std(ddof=1) / math.sqrt(logs.size)
+        # The geometric mean sits below sqrt(1 - 1/pi) by the finite-width drift of the chapter's
+        # E10 sentence: E[x^2] is preserved, so E[log E[x^2]] falls below 0 by about half the
+        # variance of log E[x^2] (Jensen), i.e. the mean log-std falls by about var(log std),
+        # estimated from the seeds. Tolerance: 6 SE plus twice that bias.
+        bias = 2 * logs.var(ddof=1)
+        assert abs(logs.mean() - math.log(target)) < Z * se + bias, (layer, math.exp(logs.mean()))
+        if lecun_key is not None:
+            lecun_logs = np.log(he[lecun_key].values)
+            # power: LeCun, the same check, is off by 2^(layer/2)
+            assert abs(lecun_logs.mean() - math.log(target)) > Z * se + bias
+            # LeCun follows sqrt(1 - 1/pi) 2^(-l/2) within the same kind of tolerance
+            lse = lecun_logs.std(ddof=1) / math.sqrt(lecun_logs.size)
+            pred = math.log(target * 2 ** (-layer / 2))
+            assert abs(lecun_logs.mean() - pred) < Z * lse + 2 * lecun_logs.var(ddof=1)
+    # gradients: He's gradient at layer 1 is of the size of the top's (flat); LeCun's has fallen
+    # by 2^(-29/2) ~ 4e-5. The geometric-mean ratio of 16 networks; its log has SE ~0.05.
+    g1, g30 = np.log(he["grad_first"].values), np.log(he["grad_last"].values)
+    d = g1 - g30
+    se = d.std(ddof=1) / math.sqrt(d.size)
+    assert abs(d.mean()) < Z * se + 2 * d.var(ddof=1), math.exp(d.mean())
+    lecun_d = np.log(he["lecun_grad_first"].values) - g30
+    assert abs(lecun_d.mean()) > Z * se + 2 * d.var(ddof=1)  # power
+
+
+def test_leaky_relu_generalized_rule() -> None:
+    """eq-he-leaky: plain He grows the second moment by (1 + a^2) per layer, the gain does not."""
+    m2 = cl.leaky_relu_second_moments(
+        rng=np.random.default_rng(2015), slopes=(0.5,), n_seeds=6, depth=30, width=256,
+        batch=256,
+    )  # fmt: skip
+    he_logs = np.log(m2[0.5, "he"].values)
+    gen_logs = np.log(m2[0.5, "generalized"].values)
+    # log(He / generalized) has expectation 30 log(1.25) = 6.69 up to the finite-width drift,
+    # which is the same for both rules (same width and depth) and cancels in the difference.
+    # SE of the difference of two means of 6 log-values, estimated from them; 6 SE.
+    est = float(he_logs.mean() - gen_logs.mean())
+    se = math.sqrt(he_logs.var(ddof=1) / 6 + gen_logs.var(ddof=1) / 6)
+    assert abs(est - 30 * math.log(1.25)) < Z * se, (est, se)
+    # power: "the gain makes no difference" (0) and the half-slope slip (1 + a)^30 fail it
+    assert abs(est) > Z * se
+    assert abs(est - 30 * math.log(1.5)) > Z * se
 
 
 def test_conv_fans_and_gain() -> None:
@@ -377,146 +294,123 @@ def test_conv_fans_and_gain() -> None:
 # --------------------------------------------------------------------------------------------
 
 CMP_SEED = 9
-C_SCHEMES: dict[str, str | Init] = {
-    "LeCun": "lecun_normal",
-    "Xavier": "xavier_normal",
-    "He": "he_normal",
-    "std 0.01": fixed_std(0.01),
-    "std 1": fixed_std(1.0),
-}
 C_ACTIVATIONS = ("tanh", "sigmoid", "relu")
-C_DEPTH, C_WIDTH, C_BATCH, C_REP = 20, 128, 256, 4
+C_DEPTH, C_WIDTH, C_BATCH, C_REP = 20, 128, 256, 5
 
 
 @pytest.fixture(scope="module")
-def cmp_grid() -> dict[tuple[str, str], tuple[FloatArray, FloatArray]]:
-    rng = np.random.default_rng(CMP_SEED)
+def cmp_streams() -> list[np.random.Generator]:
+    """The chapter's two streams: networks at initialization, training runs."""
+    return np.random.default_rng(CMP_SEED).spawn(2)
+
+
+@pytest.fixture(scope="module")
+def cmp_grid(
+    cmp_streams: list[np.random.Generator],
+) -> dict[tuple[str, str], tuple[FloatArray, FloatArray]]:
+    schemes = cl.comparing_schemes()
     records = cl.scheme_grid(
-        list(C_SCHEMES.values()),
-        C_ACTIVATIONS,
-        [C_DEPTH],
-        [C_WIDTH],
-        n_samples=C_BATCH,
-        n_replicates=C_REP,
-        rng=rng,
-    )
-    label_of = {(v if isinstance(v, str) else v.__name__): k for k, v in C_SCHEMES.items()}
+        list(schemes.values()), C_ACTIVATIONS, [C_DEPTH], [C_WIDTH], n_samples=C_BATCH,
+        n_replicates=C_REP, rng=cmp_streams[0],
+    )  # fmt: skip
+    label_of = {(v if isinstance(v, str) else v.__name__): k for k, v in schemes.items()}
     fwd: dict[tuple[str, str], FloatArray] = {}
     bwd: dict[tuple[str, str], FloatArray] = {}
     for rec in records:
         key = (label_of[rec["scheme"]], rec["activation"])
-        fwd.setdefault(key, np.zeros((C_REP, C_DEPTH)))[rec["replicate"], rec["layer"] - 1] = rec[
-            "forward_std"
-        ]
-        bwd.setdefault(key, np.zeros((C_REP, C_DEPTH)))[rec["replicate"], rec["layer"] - 1] = rec[
-            "backward_std"
-        ]
-    return {
-        key: (
-            np.exp(np.mean(np.log(fwd[key]), axis=0)),
-            np.exp(np.mean(np.log(bwd[key]), axis=0)),
-        )
-        for key in fwd
-    }
+        i, j = rec["replicate"], rec["layer"] - 1
+        fwd.setdefault(key, np.zeros((C_REP, C_DEPTH)))[i, j] = rec["forward_std"]
+        bwd.setdefault(key, np.zeros((C_REP, C_DEPTH)))[i, j] = rec["backward_std"]
+    return {key: (fwd[key], bwd[key]) for key in fwd}
 
 
 @pytest.mark.slow
 def test_comparing_forward_backward(
     cmp_grid: dict[tuple[str, str], tuple[FloatArray, FloatArray]],
 ) -> None:
-    # The chapter's table: only He keeps ReLU flat both ways (within a factor 1.5: the replicate
-    # geometric mean wanders by ~10 % over 20 layers at width 128, see the He chapter); LeCun and
-    # Xavier lose sqrt(2) per layer, i.e. 2^(-19/2) ~ 1e-3 from layer 1 to 20.
+    # The chapter's table quotes geometric means over 5 networks. One network's log-std wanders
+    # with depth at finite width (a random walk, SD ~0.3 at layer 20 for width 128), so the
+    # log of the geometric mean has a standard error estimated from the 5 networks; the
+    # tolerance is 6 of those plus the finite-width drift 2 var(log) (see test_he_keeps_relu_
+    # net_flat).
+    def band(logs: FloatArray) -> float:
+        return Z * float(logs.std(ddof=1)) / math.sqrt(logs.size) + 2 * float(logs.var(ddof=1))
+
+    # Only He keeps ReLU flat both ways.
     he_f, he_b = cmp_grid["He", "relu"]
-    assert 0.8 / 1.5 < he_f[-1] < 0.8 * 1.5 and 1 / 1.5 < he_b[0] < 1.5
+    target = math.sqrt(1 - 1 / math.pi)
+    logs = np.log(he_f[:, -1] / target)
+    assert abs(logs.mean()) < band(logs)
+    g = np.log(he_b[:, 0] / he_b[:, -1])
+    assert abs(g.mean()) < band(g)
+    # LeCun and Xavier lose sqrt(2) per layer: 2^(-19/2) ~ 1.4e-3 from layer 1 to 20; the He
+    # band rejects them (power), and their own band holds around 2^(-19/2).
     for scheme in ("LeCun", "Xavier"):
         f, b = cmp_grid[scheme, "relu"]
-        assert f[-1] / f[0] == pytest.approx(2 ** (-19 / 2), rel=0.5)
-        assert b[0] < 0.01
+        r = np.log(f[:, -1] / f[:, 0]) + 19 / 2 * math.log(2)
+        assert abs(r.mean()) < band(r), (scheme, r)
+        assert abs(np.log(f[:, -1] / target).mean()) > band(logs)
+        assert np.all(b[:, 0] < 0.01)
     # sigmoid: the gradient vanishes under every derived scheme, only std 1 keeps it
     for scheme in ("LeCun", "Xavier", "He", "std 0.01"):
-        assert cmp_grid[scheme, "sigmoid"][1][0] < 1e-6
-    assert cmp_grid["std 1", "sigmoid"][1][0] > 0.1
+        assert np.all(cmp_grid[scheme, "sigmoid"][1][:, 0] < 1e-6)
+    assert np.all(cmp_grid["std 1", "sigmoid"][1][:, 0] > 0.1)
     # tanh: LeCun/Xavier gradient within a factor 10 at layer 1; std 1 explodes; std 0.01 dies
     for scheme in ("LeCun", "Xavier"):
-        assert 0.1 < cmp_grid[scheme, "tanh"][1][0] < 1.0
-    assert cmp_grid["std 1", "tanh"][1][0] > 1e3
-    assert cmp_grid["std 0.01", "tanh"][0][-1] < 1e-10
-    assert cmp_grid["std 1", "relu"][0][-1] > 1e10
-
-
-C_HIDDEN, C_TRAIN_WIDTH, C_EPOCHS, C_LR, C_TRAIN_BATCH = 8, 64, 15, 0.01, 32
-
-
-def _digits(
-    rng: np.random.Generator,
-) -> tuple[FloatArray, FloatArray, Labels, Labels]:
-    X, y = cl.load_digits()
-    X_train, X_val, y_train, y_val = cl.train_test_split(X, y, test_fraction=0.25, rng=rng)
-    X_train, mu, sd = cl.standardize(X_train)
-    X_val, _, _ = cl.standardize(X_val, mu, sd)
-    return X_train, X_val, y_train, y_val
-
-
-def _train(
-    act: str,
-    scheme: str,
-    children: dict[tuple[str, str], np.random.Generator],
-    data: tuple[FloatArray, FloatArray, Labels, Labels],
-) -> cl.History:
-    X_train, X_val, y_train, y_val = data
-    sizes = [X_train.shape[1]] + [C_TRAIN_WIDTH] * C_HIDDEN + [10]
-    return cl.train_mlp(
-        X_train,
-        y_train,
-        sizes,
-        initializer=C_SCHEMES[scheme],
-        activation=act,
-        epochs=C_EPOCHS,
-        batch_size=C_TRAIN_BATCH,
-        lr=C_LR,
-        momentum=0.9,
-        X_val=X_val,
-        y_val=y_val,
-        rng=children[act, scheme],
-    )
+        g = cmp_grid[scheme, "tanh"][1][:, 0]
+        assert np.all((g > 0.1) & (g < 1.0))
+    assert np.all(cmp_grid["std 1", "tanh"][1][:, 0] > 1e3)
+    assert np.all(cmp_grid["std 0.01", "tanh"][0][:, -1] < 1e-10)
+    assert np.all(cmp_grid["std 1", "relu"][0][:, -1] > 1e10)
 
 
 @pytest.fixture(scope="module")
-def cmp_training() -> dict[tuple[str, str], cl.History]:
-    rng = np.random.default_rng(CMP_SEED)
-    rng.spawn(len(C_SCHEMES) * len(C_ACTIVATIONS))  # scheme_grid's cells (spawn only)
-    data = _digits(rng)
-    runs = [(act, scheme) for act in C_ACTIVATIONS for scheme in C_SCHEMES]
-    children = dict(zip(runs, rng.spawn(len(runs)), strict=True))
-    wanted = [("relu", s) for s in C_SCHEMES] + [
-        ("tanh", "Xavier"),
-        ("tanh", "std 0.01"),
-        ("sigmoid", "Xavier"),
-    ]
-    return {key: _train(*key, children, data) for key in wanted}
+def cmp_training(cmp_streams: list[np.random.Generator]) -> cl.ComparingTraining:
+    """The chapter's training runs: the same function, the same stream, the same seeds."""
+    return cl.comparing_training(
+        rng=cmp_streams[1], hidden=8, width=64, epochs=10, lr=0.01, batch_size=32
+    )
 
 
 @pytest.mark.slow
-def test_comparing_training(cmp_training: dict[tuple[str, str], cl.History]) -> None:
-    # Accuracy thresholds: over seeds 0..4 (split, init and batch order all reseeded) the final
-    # validation accuracy of He/ReLU ranged 0.938-0.973 and of Xavier/tanh 0.960-0.967 (450
-    # validation images: one image is 0.22 %); 0.93 sits below that spread and far above chance
-    # (0.1) and the stuck runs.
-    assert cmp_training["relu", "He"].val_acc[-1] >= 0.93
-    assert cmp_training["tanh", "Xavier"].val_acc[-1] >= 0.93
-    # He trains ReLU nets faster: after one epoch it is ahead of LeCun and Xavier (seeds 0..4:
-    # He 0.575-0.677, LeCun 0.196-0.341, Xavier 0.167-0.312, the smallest lead 0.30); we ask
-    # for a lead of 0.1
-    he1 = cmp_training["relu", "He"].val_acc[1]
-    assert he1 > cmp_training["relu", "LeCun"].val_acc[1] + 0.1
-    assert he1 > cmp_training["relu", "Xavier"].val_acc[1] + 0.1
-    # std 0.01 never leaves chance: the loss stays at ln 10 to 3 decimals
+def test_comparing_training(cmp_training: cl.ComparingTraining) -> None:
+    m = cmp_training.measures
+    assert m["relu_He_acc"].n == 5
+    # "LeCun, Xavier and He all train well" (tanh) and "the three are together" (ReLU): in
+    # every seed far above chance (0.1) and the stuck runs; 0.9 leaves room for the seed
+    # spread the chapter reports (final accuracies 0.94-0.97 on 450 validation images).
+    for act in ("tanh", "relu"):
+        for scheme in ("LeCun", "Xavier", "He"):
+            assert m[f"{act}_{scheme}_acc"].all_above(0.9), (act, scheme)
+    # "after two epochs He is ahead [of the better of LeCun and Xavier] in every seed" (the
+    # chapter's seeds: leads 0.25-0.38); after one epoch only the median lead is claimed.
+    assert m["relu_He_lead2"].all_above(0.0), m["relu_He_lead2"].text()
+    assert m["relu_He_lead1"].median > 0.0
+    # power: the same statement about LeCun (ahead of He and Xavier) fails on the same runs
+    lecun2 = np.array(m["relu_LeCun_acc2"].values)
+    other2 = np.maximum(m["relu_He_acc2"].values, m["relu_Xavier_acc2"].values)
+    assert not np.all(lecun2 - other2 > 0.0)
+    # "std 0.01 never leaves chance level, training loss ln 10" in every seed
     for act in ("relu", "tanh"):
-        h = cmp_training[act, "std 0.01"]
-        assert h.train_loss[-1] == pytest.approx(math.log(10), abs=2e-3)
-        assert h.val_acc[-1] < 0.15
-    # std 1 with ReLU diverges at once
-    assert cmp_training["relu", "std 1"].diverged
-    # deep sigmoid with Xavier does not learn in this budget
-    assert cmp_training["sigmoid", "Xavier"].val_acc[-1] < 0.2
+        assert all(abs(v - math.log(10)) < 2e-3 for v in m[f"{act}_std001_loss"].values), m[
+            f"{act}_std001_loss"
+        ].text()
+        assert m[f"{act}_std001_acc"].all_below(0.15)
+    # "std 1 with ReLU diverges, in every seed"
+    assert m["relu_std1_diverged"].low == 1.0
+    # "these deep sigmoid nets do not train in this budget at any of the three derived scales"
+    # (chance is 0.1; 0.2 is the threshold) while "the one network that does is std 1"
+    for scheme in ("LeCun", "Xavier", "He"):
+        assert m[f"sigmoid_{scheme}_acc"].all_below(0.2)
+    assert m["sigmoid_std1_acc"].all_above(0.2)
+    # "tanh std 1 reaches only ..." well below the sensible schemes, in every seed
+    assert m["tanh_std1_acc"].high < m["tanh_Xavier_acc"].low
+    # Admonition and ex-cmp-seeds: between-scheme differences are of the size of the seed
+    # spread. The statement asserted: the median between-scheme spread is no larger than twice
+    # the largest within-scheme range (it would fail if one scheme were clearly better).
+    for act in ("tanh", "relu"):
+        within = max(m[f"{act}_{s}_acc"].spread for s in ("LeCun", "Xavier", "He"))
+        assert m[f"{act}_sensible_spread"].median <= 2 * within
+        # power: the same check with a scheme that is clearly different (std 1) in the set
+        accs = np.array([m[f"{act}_{s}_acc"].values for s in ("LeCun", "Xavier", "std1")])
+        assert np.median(accs.max(axis=0) - accs.min(axis=0)) > 2 * within
