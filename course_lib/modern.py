@@ -27,6 +27,7 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_LAMBDA",
     "LSUVResult",
+    "activation_second_moment",
     "batchnorm_forward_stds",
     "batchnorm_scale_sensitivity",
     "input_output_jacobian",
@@ -452,3 +453,21 @@ def batchnorm_scale_sensitivity(
         [batchnorm_forward_stds(X, [c * w for w in base], activation) for c in factors]
     )
     return plain, normed
+
+
+def activation_second_moment(activation: str, *, nodes: int = 101) -> float:
+    r""":math:`\operatorname{E}[f(z)^2]` for :math:`z \sim N(0, 1)`, by Gauss-Hermite quadrature.
+
+    Notes
+    -----
+    With probabilists' Hermite nodes :math:`x_k` and weights :math:`w_k`,
+    :math:`\operatorname{E}[g(z)] \approx \sum_k w_k g(x_k) / \sqrt{2\pi}`, exact for polynomials of
+    degree below :math:`2\cdot\text{nodes}`. The gain that restores unit variance after ``f`` for
+    unit-variance pre-activations is :math:`1/\sqrt{\operatorname{E}[f(z)^2]}`: 1.593 for tanh,
+    close to PyTorch's 5/3. Deterministic. Chapter: book/frameworks.md.
+    """
+    check_choice(activation, _ACTIVATIONS, name="activation")
+    if nodes < 2:
+        raise ValueError(f"nodes must be >= 2, got {nodes}")
+    x, w = np.polynomial.hermite_e.hermegauss(int(nodes))
+    return float(np.sum(w * _act(x, activation) ** 2) / math.sqrt(2 * math.pi))
