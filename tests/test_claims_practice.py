@@ -131,10 +131,10 @@ def per_layer_factor_is(factors: FloatArray, predicted: float, depth: int, width
     """Is the median over seeds of the per-layer std factor within 6 SE of ``predicted``?
 
     Sampling distribution: for one input, a ReLU layer of width n multiplies the second moment by
-    a mean over n units with relative variance 5/n (Var(z^2 1{z>0}) / (1/4)^2 ... = 5 per unit;
-    see tests/test_claims_papers.py); in ln of the std that is 5/(4n) per layer, and the geometric
-    mean over depth - 1 layers has variance 5/(4n(depth - 1)). The median of R seeds has about
-    pi/2 times the variance of their mean.
+    a mean over n units with relative variance 5/n (Var(z^2 1{z>0}) / E[z^2 1{z>0}]^2 =
+    (5/4) / (1/4) = 5 per unit; see tests/test_claims_papers.py); in ln of the std that is
+    5/(4n) per layer, and the geometric mean over depth - 1 layers has variance
+    5/(4n(depth - 1)). The median of R seeds has about pi/2 times the variance of their mean.
     """
     R = len(factors)
     se = math.sqrt(5 / (4 * width * (depth - 1)) * (math.pi / 2) / R)
@@ -575,3 +575,17 @@ def test_learning_rate_and_init_scale_interact(practice_streams: list[np.random.
     assert lr_grid_claims(loss)
     # power: with the learning-rate columns in the wrong order the claims fail
     assert not lr_grid_claims(loss[:, :, ::-1])
+
+
+def test_the_paired_comparison_refuses_bad_input() -> None:
+    X, y = np.zeros((4, 3)), np.zeros(4, dtype=int)
+    with pytest.raises(ValueError, match="at least one set-up"):
+        training.compare_setups({}, X, y, [3, 2], rng=0, activation="relu", epochs=1,
+                                batch_size=2, lr=0.1)
+    with pytest.raises(ValueError, match="n_replicates"):
+        training.compare_setups({"a": {}}, X, y, [3, 2], rng=0, n_replicates=0,
+                                initializer="he_normal", activation="relu", epochs=1,
+                                batch_size=2, lr=0.1)
+    with pytest.raises(ValueError, match="factor must be a finite positive number"):
+        training.scaled_initializer(cl.he_normal, -1.0)
+    assert training.scaled_initializer(cl.he_normal, 0.1).__name__ == "0.1 x he_normal"
