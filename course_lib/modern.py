@@ -5,7 +5,7 @@ Deterministic kernels (``selu_mapping``, ``selu_fixed_point``, ``batchnorm_forwa
 ``input_output_jacobian``, ``jacobian_singular_values``) are kept apart from the sampling routines
 (``lsuv`` and the chapter experiments ``isometry_spectra``, ``lsuv_comparison``,
 ``selu_depth_profile``, ``batchnorm_scale_sensitivity``, at the end), which take a keyword-only
-``rng`` (SPEC 7); the chapters run them over several seeds with :func:`course_lib.over_seeds`.
+``rng`` (SPEC 7); the chapters run them over several seeds with ``course_lib.seeds.over_seeds``.
 
 Used by the chapter "After He: orthogonal, LSUV, SELU and normalization" (book/papers/beyond.md).
 """
