@@ -467,11 +467,12 @@ def test_inverted_dropout_keeps_the_mean_and_scales_the_second_moment(
     a = rng.standard_normal(n) + 0.5
     keep = rng.random(n) >= q
     a_drop = np.where(keep, a / (1 - q), 0.0)
-    # mean: Var(a_drop) = E[a^2]/(1-q) - E[a]^2 = 2.25 -> SE 1.5/sqrt(n); 6 SE.
-    se_mean = math.sqrt(1.25 / (1 - q) - 0.25) / math.sqrt(n)
-    assert abs(a_drop.mean() - a.mean()) <= Z * (se_mean + 1 / math.sqrt(n))
-    # non-inverted dropout would halve the mean (0.25): rejected
-    assert abs(0.5 * a.mean() - a_drop.mean()) > Z * se_mean
+    # mean: a_drop - a = a (m/(1-q) - 1) has mean 0 and variance E[a^2] q/(1-q) = 1.25 (q = 1/2,
+    # E[a^2] = 1 + 0.5^2), so the difference of the two sample means has SE sqrt(1.25/n); 6 SE.
+    se_diff = math.sqrt(1.25 * q / (1 - q) / n)
+    assert abs(a_drop.mean() - a.mean()) <= Z * se_diff
+    # non-inverted dropout would halve the mean (0.25 instead of 0.5): rejected
+    assert abs(0.5 * a.mean() - a_drop.mean()) > Z * se_diff
     # second moment ratio 1/(1-q) = 2. Relative SEs of the two means of squares:
     # E[a_drop^4] = E[a^4]/(1-q)^3 = 36.5, E[a_drop^2] = 2.5 -> sd(a_drop^2)/mean = 5.5/2.5;
     # sd(a^2)/E[a^2] = sqrt(3)/1.25. Bound the ratio's relative error by their sum, 6 times.
