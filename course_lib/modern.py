@@ -1,9 +1,11 @@
 """What came after He: LSUV, SELU self-normalization, batch normalization at initialization, and
 orthogonal initialization's dynamical isometry.
 
-Deterministic kernels (``selu_mapping``, ``batchnorm_forward_stds``, ``input_output_jacobian``,
-``jacobian_singular_values``) are kept apart from the one sampling routine (``lsuv``), which takes
-a keyword-only ``rng`` (SPEC 7).
+Deterministic kernels (``selu_mapping``, ``selu_fixed_point``, ``batchnorm_forward_stds``,
+``input_output_jacobian``, ``jacobian_singular_values``) are kept apart from the sampling routines
+(``lsuv`` and the chapter experiments ``isometry_spectra``, ``lsuv_comparison``,
+``selu_depth_profile``, ``batchnorm_scale_sensitivity``, at the end), which take a keyword-only
+``rng`` (SPEC 7); the chapters run them over several seeds with ``course_lib.seeds.over_seeds``.
 
 Used by the chapter "After He: orthogonal, LSUV, SELU and normalization" (book/papers/beyond.md).
 """
@@ -25,10 +27,16 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_LAMBDA",
     "LSUVResult",
+    "activation_second_moment",
     "batchnorm_forward_stds",
+    "batchnorm_scale_sensitivity",
     "input_output_jacobian",
+    "isometry_spectra",
     "jacobian_singular_values",
     "lsuv",
+    "lsuv_comparison",
+    "selu_depth_profile",
+    "selu_fixed_point",
     "selu_fixed_point_iteration",
     "selu_mapping",
 ]
@@ -265,3 +273,201 @@ def jacobian_singular_values(
     """Singular values of :func:`input_output_jacobian`, largest first. Deterministic."""
     jac = input_output_jacobian(x, weights, activation)
     return np.asarray(np.linalg.svd(jac, compute_uv=False), dtype=np.float64)
+
+
+def selu_fixed_point(
+    *, tau: float = 1.0, omega: float = 0.0, mu: float = 0.0, nu: float = 1.0, steps: int = 500
+) -> tuple[float, float]:
+    r"""Where the exact SELU map settles: :func:`selu_fixed_point_iteration` run to convergence.
+
+    Returns
+    -------
+    (mean, variance) : tuple of float
+        The last point of ``steps`` iterations from ``(mu, nu)``.
+
+    Raises
+    ------
+    ValueError
+        If the last two points still differ by more than ``1e-9`` (no fixed point reached).
+
+    Notes
+    -----
+    For :math:`\tau = 1` (LeCun) the fixed point is :math:`(0, 1)`; for :math:`\tau = 2` (He's
+    :math:`\sum_i w_i^2`) the map still settles, far from it. Deterministic.
+    Chapter: book/papers/beyond.md.
+    """
+    traj = selu_fixed_point_iteration(mu, nu, steps=steps, omega=omega, tau=tau)
+    if not np.allclose(traj[-1], traj[-2], rtol=0.0, atol=1e-9):
+        raise ValueError(
+            f"the SELU map did not settle within {steps} steps (tau={tau}); raise steps"
+        )
+    return float(traj[-1, 0]), float(traj[-1, 1])
+
+
+def _square_weights(
+    maker: Callable[..., FloatArray], width: int, depth: int, gen: np.random.Generator
+) -> list[FloatArray]:
+    return [np.asarray(maker((width, width), rng=gen), dtype=np.float64) for _ in range(depth)]
+
+
+def isometry_spectra(
+    *, width: int = 128, depth: int = 50, rng: RNGLike
+) -> dict[tuple[str, str], FloatArray]:
+    r"""Singular values of the input-output Jacobian of orthogonal and Gaussian deep nets.
+
+    Draws one input :math:`x \sim N(0, I)`, then ``depth`` orthogonal and ``depth`` LeCun-normal
+    ``width x width`` matrices, and returns :func:`jacobian_singular_values` for each weight
+    family (``"orthogonal"``, ``"Gaussian, Var 1/n"``) and activation (``"linear"``, ``"tanh"``).
+
+    Notes
+    -----
+    A product of orthogonal matrices is orthogonal, so the linear orthogonal net is an exact
+    isometry; Gaussian matrices keep the mean squared singular value at 1 but spread the
+    spectrum with depth. Chapter: book/papers/beyond.md.
+    """
+    from . import initializers as _init
+
+    gen = as_generator(rng)
+    x0 = gen.standard_normal(int(width))
+    families = {
+        "orthogonal": _square_weights(_init.orthogonal, width, depth, gen),
+        "Gaussian, Var 1/n": _square_weights(_init.lecun_normal, width, depth, gen),
+    }
+    return {
+        (name, act): jacobian_singular_values(x0, ws, act)
+        for name, ws in families.items()
+        for act in ("linear", "tanh")
+    }
+
+
+def lsuv_comparison(
+    X: npt.ArrayLike, layer_sizes: Sequence[int], activation: str, *, rng: RNGLike, tol: float
+) -> tuple[LSUVResult, dict[str, FloatArray]]:
+    r"""LSUV next to plain orthogonal (gain 1) and He-normal weights on the same batch.
+
+    Returns
+    -------
+    (LSUVResult, dict label -> ndarray)
+        :func:`lsuv` on ``X``, and each fixed scheme's per-layer pre-activation variance.
+
+    Notes
+    -----
+    With ReLU, orthogonal weights of gain 1 halve the second moment per layer; He's
+    :math:`2/n_\text{in}` keeps :math:`\operatorname{Var}(p_l) \approx 2` once the input has
+    passed one ReLU. Chapter: book/papers/beyond.md.
+    """
+    from . import initializers as _init
+
+    gen = as_generator(rng)
+    res = lsuv(layer_sizes, X, activation, rng=gen, tol=tol)
+    plain: dict[str, FloatArray] = {}
+    makers: list[tuple[str, Callable[..., FloatArray]]] = [
+        ("orthogonal", _init.orthogonal),
+        ("He normal", _init.he_normal),
+    ]
+    for label, maker in makers:
+        h, vs = np.asarray(X, dtype=np.float64), []
+        for n_in, n_out in itertools.pairwise(layer_sizes):
+            p = h @ maker((int(n_in), int(n_out)), rng=gen)
+            vs.append(float(p.var()))
+            h = _act(p, activation)
+        plain[label] = np.array(vs)
+    return res, plain
+
+
+def selu_depth_profile(
+    *, depth: int = 50, width: int = 256, n_samples: int = 1000, rng: RNGLike
+) -> dict[str, tuple[FloatArray, FloatArray]]:
+    r"""Mean and std of each layer's activations in a sampled deep SELU net, per initializer.
+
+    Draws a batch :math:`X \sim N(0, 1)` of shape ``(n_samples, width)``, then for LeCun, He and
+    Xavier normal weights (in that order) a ``depth``-layer square SELU net.
+
+    Returns
+    -------
+    dict label -> (means, stds)
+        Arrays of length ``depth``.
+
+    Notes
+    -----
+    LeCun's :math:`\tau = \sum_i w_i^2 \approx 1` makes :math:`(0, 1)` the attracting fixed
+    point of the SELU map; He's :math:`\tau \approx 2` moves it, and the per-unit sums
+    :math:`\omega = \sum_i w_i` (std :math:`\sqrt 2`) couple the mean into the variance.
+    Chapter: book/papers/beyond.md.
+    """
+    from . import initializers as _init
+
+    gen = as_generator(rng)
+    X0 = gen.standard_normal((int(n_samples), int(width)))
+    out: dict[str, tuple[FloatArray, FloatArray]] = {}
+    for label, maker in [
+        ("LeCun normal", _init.lecun_normal),
+        ("He normal", _init.he_normal),
+        ("Xavier normal", _init.xavier_normal),
+    ]:
+        h, means, stds = X0, [], []
+        for _ in range(int(depth)):
+            h = _act(h @ maker((int(width), int(width)), rng=gen), "selu")
+            means.append(float(h.mean()))
+            stds.append(float(h.std()))
+        out[label] = (np.array(means), np.array(stds))
+    return out
+
+
+def batchnorm_scale_sensitivity(
+    *,
+    factors: Sequence[float],
+    depth: int = 20,
+    width: int = 128,
+    batch: int = 256,
+    activation: str = "tanh",
+    rng: RNGLike,
+) -> tuple[FloatArray, FloatArray]:
+    r"""Per-layer activation std of one deep net at several weight scales, without and with BN.
+
+    Draws a batch :math:`X \sim N(0, 1)` of shape ``(batch, width)`` and ``depth`` Gaussian
+    matrices with std :math:`1/\sqrt n` (LeCun) once; scale ``c`` multiplies all of them.
+
+    Returns
+    -------
+    (plain, normalized) : ndarray, shape (len(factors), depth)
+        :func:`batchnorm_forward_stds` without and with batch normalization.
+
+    Notes
+    -----
+    :math:`\operatorname{BN}(x\,(cW)) = \operatorname{BN}(xW)` for :math:`c > 0` (up to
+    :math:`\epsilon`), so the normalized rows agree for every ``c``. Chapter: book/practice.md.
+    """
+    from . import initializers as _init
+
+    gen = as_generator(rng)
+    X = gen.standard_normal((int(batch), int(width)))
+    base = _square_weights(_init.lecun_normal, width, depth, gen)
+    plain = np.array(
+        [
+            batchnorm_forward_stds(X, [c * w for w in base], activation, normalize=False)
+            for c in factors
+        ]
+    )
+    normed = np.array(
+        [batchnorm_forward_stds(X, [c * w for w in base], activation) for c in factors]
+    )
+    return plain, normed
+
+
+def activation_second_moment(activation: str, *, nodes: int = 101) -> float:
+    r""":math:`\operatorname{E}[f(z)^2]` for :math:`z \sim N(0, 1)`, by Gauss-Hermite quadrature.
+
+    Notes
+    -----
+    With probabilists' Hermite nodes :math:`x_k` and weights :math:`w_k`,
+    :math:`\operatorname{E}[g(z)] \approx \sum_k w_k g(x_k) / \sqrt{2\pi}`, exact for polynomials of
+    degree below :math:`2\cdot\text{nodes}`. The gain that restores unit variance after ``f`` for
+    unit-variance pre-activations is :math:`1/\sqrt{\operatorname{E}[f(z)^2]}`: 1.593 for tanh,
+    close to PyTorch's 5/3. Deterministic. Chapter: book/frameworks.md.
+    """
+    check_choice(activation, _ACTIVATIONS, name="activation")
+    if nodes < 2:
+        raise ValueError(f"nodes must be >= 2, got {nodes}")
+    x, w = np.polynomial.hermite_e.hermegauss(int(nodes))
+    return float(np.sum(w * _act(x, activation) ** 2) / math.sqrt(2 * math.pi))

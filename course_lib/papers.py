@@ -18,6 +18,7 @@ from . import initializers as init
 from . import network, training
 from ._validation import RNGLike, as_generator
 from .data import DigitsSplit, digits_split  # one home: course_lib.data
+from .seeds import DEFAULT_SEEDS, over_seeds
 
 __all__ = [
     "AtInit",
@@ -25,6 +26,7 @@ __all__ = [
     "glorot2010_experiment",
     "glorot2010_schemes",
     "he2015_experiment",
+    "he2015_learning_rates",
     "he2015_schemes",
     "network_at_init",
     "train_schemes",
@@ -115,45 +117,62 @@ def train_schemes(
 ) -> dict[str, list[training.History]]:
     """Train every scheme on the same data with ``n_seeds`` independent streams each.
 
-    Seed ``k`` of every scheme uses the same spawned child generator, so the schemes differ only in
-    their initializer (same mini-batch order given the same draws).
+    A thin wrapper of :func:`course_lib.training.compare_initializers` (the one paired
+    comparison of the course): seed ``k`` of every scheme uses the same child of
+    ``rng.spawn(n_seeds)``, so the schemes differ only in their initializer. Gradient norms are
+    recorded and no epoch is restored.
     """
-    gen = as_generator(rng)
-    # One SeedSequence per seed: every scheme replays the same stream for seed k.
-    seeds = [np.random.SeedSequence(int(s)) for s in gen.integers(0, 2**63, size=n_seeds)]
-    out: dict[str, list[training.History]] = {}
-    for label, maker in schemes.items():
-        runs = []
-        for seed in seeds:
-            runs.append(
-                training.train_mlp(
-                    data.X_train,
-                    data.y_train,
-                    layer_sizes,
-                    initializer=maker,
-                    activation=activation,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    lr=lr,
-                    momentum=momentum,
-                    X_val=data.X_test,
-                    y_val=data.y_test,
-                    rng=np.random.default_rng(seed),
-                    record_grad_norms=True,
-                    restore_best=False,
-                )
-            )
-        out[label] = runs
-    return out
+    return training.compare_initializers(
+        schemes,
+        data.X_train,
+        data.y_train,
+        layer_sizes,
+        rng=rng,
+        n_replicates=n_seeds,
+        activation=activation,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        X_val=data.X_test,
+        y_val=data.y_test,
+        record_grad_norms=True,
+        restore_best=False,
+    )
 
 
 @dataclass(frozen=True)
 class PaperExperiment:
-    """Everything a reproduction chapter shows: statistics at initialization and training runs."""
+    """Everything a reproduction chapter shows: statistics at initialization and training runs.
+
+    ``at_init[label]`` and ``runs[label]`` hold one entry per seed (children of the chapter's
+    generator, in spawn order).
+    """
 
     layer_sizes: list[int]
-    at_init: dict[str, AtInit]
+    at_init: dict[str, list[AtInit]]
     runs: dict[str, list[training.History]]
+
+
+def _at_init_over_seeds(
+    X: FloatArray,
+    y: npt.NDArray[np.int64],
+    sizes: Sequence[int],
+    schemes: Mapping[str, init.Initializer],
+    activation: str,
+    *,
+    rng: np.random.Generator,
+    n_seeds: int,
+) -> dict[str, list[AtInit]]:
+    per_seed = over_seeds(
+        lambda g: {
+            label: network_at_init(X, y, sizes, maker, activation, rng=g)
+            for label, maker in schemes.items()
+        },
+        n_seeds=n_seeds,
+        rng=rng,
+    )
+    return {label: [d[label] for d in per_seed] for label in schemes}
 
 
 def he2015_experiment(
@@ -161,17 +180,19 @@ def he2015_experiment(
     rng: RNGLike,
     depth: int = 30,
     width: int = 64,
-    epochs: int = 25,
+    epochs: int = 15,
     lr: float = 0.002,
     batch_size: int = 32,
     init_batch: int = 512,
+    n_seeds: int = DEFAULT_SEEDS,
 ) -> PaperExperiment:
     r"""He et al. (2015), Figure 3, as a fully connected ReLU net on the digits.
 
     A ``depth``-layer, ``width``-wide plain ReLU MLP with :math:`\operatorname{Var}(w) = 1/n`
-    (LeCun normal) and with :math:`2/n` (He normal): statistics of one network of each at
-    initialization on ``init_batch`` training images, then one training run of each from the same
-    data order. Draws, in order: the train/test split, the two networks at init, the training seeds.
+    (LeCun normal) and with :math:`2/n` (He normal): statistics at initialization on
+    ``init_batch`` training images of ``n_seeds`` networks of each, then ``n_seeds`` paired
+    training runs of each. Draws, in order: the train/test split, the networks at init (one
+    child per seed), the training seeds (one child per seed).
 
     Notes
     -----
@@ -183,16 +204,63 @@ def he2015_experiment(
     data = digits_split(rng=gen)
     sizes = [data.X_train.shape[1]] + [width] * depth + [10]
     schemes = he2015_schemes()
-    at_init = {
-        label: network_at_init(
-            data.X_train[:init_batch], data.y_train[:init_batch], sizes, maker, "relu", rng=gen
-        )
-        for label, maker in schemes.items()
-    }
+    at_init = _at_init_over_seeds(
+        data.X_train[:init_batch], data.y_train[:init_batch], sizes, schemes, "relu",
+        rng=gen, n_seeds=n_seeds,
+    )
     runs = train_schemes(
-        data, sizes, schemes, "relu", rng=gen, epochs=epochs, batch_size=batch_size, lr=lr
+        data, sizes, schemes, "relu", rng=gen, n_seeds=n_seeds, epochs=epochs,
+        batch_size=batch_size, lr=lr,
     )
     return PaperExperiment(sizes, at_init, runs)
+
+
+def he2015_learning_rates(
+    *,
+    rng: RNGLike,
+    lr_factors: Sequence[float] = (10.0, 100.0),
+    depth: int = 30,
+    width: int = 64,
+    epochs: int = 15,
+    lr: float = 0.002,
+    batch_size: int = 32,
+    n_seeds: int = DEFAULT_SEEDS,
+) -> dict[float, list[training.History]]:
+    r"""The :math:`\operatorname{Var}(w) = 1/n` net of :func:`he2015_experiment`, larger steps.
+
+    Returns
+    -------
+    dict factor -> list of History
+        ``n_seeds`` paired runs (:func:`course_lib.training.compare_setups`) at learning rate
+        ``factor * lr`` for each factor. Draws: the split, then one child per seed.
+
+    Notes
+    -----
+    The :math:`1/n` net's gradients are :math:`2^{-L/2}` of the :math:`2/n` net's in every
+    layer; a step 10 or 100 times larger is still far too small to restore a scale lost
+    multiplicatively. Chapter: book/papers/he2015.md (exercise ex-he2015-lr).
+    """
+    gen = as_generator(rng)
+    data = digits_split(rng=gen)
+    sizes = [data.X_train.shape[1]] + [width] * depth + [10]
+    factors = [float(f) for f in lr_factors]
+    runs = training.compare_setups(
+        {f"{f:g}": {"lr": f * lr} for f in factors},
+        data.X_train,
+        data.y_train,
+        sizes,
+        rng=gen,
+        n_replicates=n_seeds,
+        initializer=init.lecun_normal,
+        activation="relu",
+        epochs=epochs,
+        batch_size=batch_size,
+        momentum=0.9,
+        X_val=data.X_test,
+        y_val=data.y_test,
+        restore_best=False,
+    )
+    return {f: runs[f"{f:g}"] for f in factors}
 
 
 def glorot2010_experiment(
@@ -200,8 +268,8 @@ def glorot2010_experiment(
     rng: RNGLike,
     hidden: int = 5,
     width: int = 256,
-    epochs: int = 15,
-    n_seeds: int = 3,
+    epochs: int = 8,
+    n_seeds: int = DEFAULT_SEEDS,
     lr: float = 0.01,
     batch_size: int = 32,
 ) -> PaperExperiment:
@@ -209,8 +277,8 @@ def glorot2010_experiment(
 
     A tanh MLP with ``hidden`` layers of ``width`` units, initialized with the heuristic
     :math:`U(\pm 1/\sqrt n)` and with normalized (Xavier uniform) initialization: per-layer
-    activations and back-propagated gradients of one network of each at initialization on the
-    whole training set, then ``n_seeds`` training runs of each.
+    activations and back-propagated gradients of ``n_seeds`` networks of each at initialization
+    on the whole training set, then ``n_seeds`` paired training runs of each.
 
     Notes
     -----
@@ -222,19 +290,11 @@ def glorot2010_experiment(
     data = digits_split(rng=gen)
     sizes = [data.X_train.shape[1]] + [width] * hidden + [10]
     schemes = glorot2010_schemes()
-    at_init = {
-        label: network_at_init(data.X_train, data.y_train, sizes, maker, "tanh", rng=gen)
-        for label, maker in schemes.items()
-    }
+    at_init = _at_init_over_seeds(
+        data.X_train, data.y_train, sizes, schemes, "tanh", rng=gen, n_seeds=n_seeds
+    )
     runs = train_schemes(
-        data,
-        sizes,
-        schemes,
-        "tanh",
-        rng=gen,
-        n_seeds=n_seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
+        data, sizes, schemes, "tanh", rng=gen, n_seeds=n_seeds, epochs=epochs,
+        batch_size=batch_size, lr=lr,
     )
     return PaperExperiment(sizes, at_init, runs)

@@ -38,7 +38,7 @@ import numpy.typing as npt
 from . import initializers as _init
 from . import network as _net
 from ._validation import RNGLike, as_generator, check_choice
-from .papers import DigitsSplit
+from .data import DigitsSplit
 from .seeds import SeedSummary, over_seeds, summarize
 from .training import _single_threaded_blas, accuracy
 

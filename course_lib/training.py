@@ -31,7 +31,16 @@ from . import network as _net
 from ._validation import RNGLike, as_generator, check_choice
 from .experiments import Initializer, init_network, resolve_initializer
 
-__all__ = ["History", "accuracy", "compare_initializers", "predict_logits", "train_mlp"]
+__all__ = [
+    "History",
+    "accuracy",
+    "compare_initializers",
+    "compare_setups",
+    "learning_rate_grid",
+    "predict_logits",
+    "scaled_initializer",
+    "train_mlp",
+]
 
 FloatArray = npt.NDArray[np.floating]
 
@@ -417,6 +426,60 @@ def train_mlp(
     )
 
 
+def compare_setups(
+    setups: Mapping[str, Mapping[str, Any]],
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    rng: RNGLike,
+    n_replicates: int = 1,
+    **common: Any,
+) -> dict[str, list[History]]:
+    """Train the same net under several set-ups, as a paired comparison over replicates.
+
+    Parameters
+    ----------
+    setups : mapping label -> mapping of keyword arguments
+        Each set-up's arguments to :func:`train_mlp` (``initializer``, ``lr``, ``dropout``, ...);
+        they override ``common``.
+    X, y, layer_sizes
+        As in :func:`train_mlp`.
+    rng : Generator, seed or SeedSequence
+        Keyword-only; ``rng.spawn(n_replicates)`` gives one child per replicate.
+    n_replicates : int
+        Independent runs per set-up (the book uses at least 5 for a claim).
+    **common
+        Arguments shared by every set-up (``activation``, ``epochs``, ``X_val``, ...).
+
+    Returns
+    -------
+    dict label -> list of History
+        One History per replicate, in spawn order.
+
+    Notes
+    -----
+    Replicate ``r`` uses the same child generator's seed for every set-up, so the runs share
+    their initial draws, mini-batch order and dropout masks (common random numbers) and differ
+    only in what the set-up changes: differences between set-ups are not blurred by the data
+    order. This is the one paired-comparison function of the course; :func:`compare_initializers`
+    and :func:`course_lib.papers.train_schemes` call it. Chapter: book/practice.md.
+    """
+    gen = as_generator(rng)
+    R = _int_at_least(n_replicates, 1, "n_replicates")
+    items = [(str(k), dict(v)) for k, v in setups.items()]
+    if not items:
+        raise ValueError("setups must name at least one set-up")
+    seeds = [cast(np.random.SeedSequence, c.bit_generator.seed_seq) for c in gen.spawn(R)]
+    out: dict[str, list[History]] = {}
+    for label, kw in items:
+        out[label] = [
+            train_mlp(X, y, layer_sizes, rng=np.random.default_rng(seed), **{**common, **kw})
+            for seed in seeds
+        ]
+    return out
+
+
 def compare_initializers(
     initializers: Sequence[Initializer] | Mapping[str, Initializer],
     X: npt.ArrayLike,
@@ -448,13 +511,10 @@ def compare_initializers(
 
     Notes
     -----
-    Replicate ``r`` uses the same seed for every initializer, so the runs share their
-    mini-batch order and dropout masks (common random numbers) and differ only in the initial
-    weights: differences between initializers are not blurred by the data order. Chapter:
-    "Initialization in practice" (book/practice.md).
+    :func:`compare_setups` with one set-up per initializer: replicate ``r`` uses the same seed
+    for every initializer (common random numbers), so the runs differ only in the initial
+    weights. Chapter: "Initialization in practice" (book/practice.md).
     """
-    gen = as_generator(rng)
-    R = _int_at_least(n_replicates, 1, "n_replicates")
     if isinstance(initializers, Mapping):
         items = [(str(k), v) for k, v in initializers.items()]
     else:
@@ -466,17 +526,78 @@ def compare_initializers(
     labels = [k for k, _ in items]
     if len(set(labels)) != len(labels):
         raise ValueError(f"initializer labels must be distinct, got {labels}")
-    seeds = [cast(np.random.SeedSequence, c.bit_generator.seed_seq) for c in gen.spawn(R)]
-    out: dict[str, list[History]] = {}
-    for label, init in items:
-        runs = []
-        for seed in seeds:
-            h = train_mlp(
-                X, y, layer_sizes, initializer=init, rng=np.random.default_rng(seed), **train_kwargs
-            )
+    out = compare_setups(
+        {label: {"initializer": init} for label, init in items},
+        X,
+        y,
+        layer_sizes,
+        rng=rng,
+        n_replicates=n_replicates,
+        **train_kwargs,
+    )
+    for label, runs in out.items():
+        for h in runs:
             h.label = label
-            runs.append(h)
-        out[label] = runs
+    return out
+
+
+def scaled_initializer(base: Initializer, factor: float) -> Callable[..., FloatArray]:
+    """The initializer ``factor * base(shape, rng=rng)``, named ``"<factor> x <base>"``.
+
+    Chapter: book/practice.md (weights ten times smaller than He's; the learning-rate grid).
+    """
+    draw = resolve_initializer(base)
+    c = float(factor)
+    if not (math.isfinite(c) and c > 0):
+        raise ValueError(f"factor must be a finite positive number, got {factor!r}")
+
+    def scaled(shape: Sequence[int], *, rng: RNGLike = None) -> FloatArray:
+        return c * draw(tuple(shape), rng=rng)
+
+    name = base if isinstance(base, str) else getattr(base, "__name__", "init")
+    scaled.__name__ = f"{c:g} x {name}"
+    return scaled
+
+
+def learning_rate_grid(
+    X: npt.ArrayLike,
+    y: npt.ArrayLike,
+    layer_sizes: Sequence[int],
+    *,
+    initializer: Initializer,
+    scales: Sequence[float],
+    lrs: Sequence[float],
+    rng: RNGLike,
+    n_replicates: int = 1,
+    **train_kwargs: Any,
+) -> npt.NDArray[np.float64]:
+    r"""Final training loss for every (initialization scale, learning rate) pair, per replicate.
+
+    Returns
+    -------
+    ndarray, shape (n_replicates, len(scales), len(lrs))
+        ``train_loss[-1]`` of the net initialized with ``scale * initializer`` and trained at
+        ``lr``; replicate ``r`` shares its seed across the grid (:func:`compare_setups`).
+
+    Notes
+    -----
+    The step :math:`\eta\,\partial\mathcal L/\partial W` matters relative to the size of
+    :math:`W`, so a learning rate is good or bad only together with an initialization scale.
+    Chapter: book/practice.md.
+    """
+    cells = [(i, j) for i in range(len(scales)) for j in range(len(lrs))]
+    setups = {
+        f"{i},{j}": {"initializer": scaled_initializer(initializer, scales[i]), "lr": lrs[j]}
+        for i, j in cells
+    }
+    runs = compare_setups(
+        setups, X, y, layer_sizes, rng=rng, n_replicates=n_replicates, **train_kwargs
+    )
+    R = len(next(iter(runs.values())))
+    out = np.empty((R, len(scales), len(lrs)))
+    for i, j in cells:
+        for r, h in enumerate(runs[f"{i},{j}"]):
+            out[r, i, j] = float(h.train_loss[-1])
     return out
 
 

@@ -12,7 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from course_lib import papers, residual, seeds
+from course_lib import residual, seeds
+from course_lib.data import digits_split
 
 pytestmark = pytest.mark.slow
 
@@ -81,7 +82,7 @@ def test_narrow_stacks_fall_further_short() -> None:
 @pytest.fixture(scope="module")
 def training() -> dict[str, tuple[list[residual.ResidualTraining], seeds.SeedSummary]]:
     train_rng = _rngs()[2]
-    data = papers.digits_split(rng=train_rng)
+    data = digits_split(rng=train_rng)
     return residual.residual_training_comparison(
         data, SCHEMES, depth=20, epochs=3, rng=train_rng
     )

@@ -248,9 +248,9 @@ def test_branch_gain() -> None:
 
 
 def test_train_residual_learns_with_fixup_and_is_reproducible() -> None:
-    from course_lib import papers
+    from course_lib.data import digits_split
 
-    data = papers.digits_split(rng=11)
+    data = digits_split(rng=11)
     a = residual.train_residual(data, depth=3, width=16, scheme="fixup", epochs=2, rng=12)
     b = residual.train_residual(data, depth=3, width=16, scheme="fixup", epochs=2, rng=12)
     assert a.train_loss.shape == (3,) and not a.diverged
@@ -260,9 +260,9 @@ def test_train_residual_learns_with_fixup_and_is_reproducible() -> None:
 
 
 def test_train_residual_marks_a_diverged_run() -> None:
-    from course_lib import papers
+    from course_lib.data import digits_split
 
-    data = papers.digits_split(rng=11)
+    data = digits_split(rng=11)
     run = residual.train_residual(data, depth=20, width=16, scheme="plain", epochs=2, lr=0.1,
                                   rng=13)
     assert run.diverged and math.isinf(run.train_loss[-1]) and run.test_acc[-1] == 0.1
