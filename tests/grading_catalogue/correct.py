@@ -131,9 +131,9 @@ def compute_fans(shape):
 
 def _ps2(i: int) -> dict[str, str]:
     var = {
-        "lecun": "1.0 / fan_in",
-        "xavier": "2.0 / (fan_in + fan_out)",
-        "he": "2.0 / fan_in",
+        "lecun": "1.0 / max(fan_in, 1)",
+        "xavier": "2.0 / max(fan_in + fan_out, 1)",
+        "he": "2.0 / max(fan_in, 1)",
     }
     normal = [
         "    return rng.normal(0.0, np.sqrt({v}), size=shape)",
@@ -288,6 +288,8 @@ def truncated_normal(shape, std, *, rng):
     # resampling loop: draw in batches, keep the accepted ones
     '''
 def truncated_normal(shape, std, *, rng):
+    if std < 0:
+        raise ValueError(f"std must be >= 0, got {std}")
     n = int(np.prod(shape))
     kept = np.empty(0)
     while kept.size < n:
@@ -298,7 +300,7 @@ def truncated_normal(shape, std, *, rng):
     # inverse CDF with math.erf (the quantile by Newton's method on Phi)
     '''
 def _phi_cdf(x):
-    return 0.5 * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(x / math.sqrt(2.0)))
 
 def _norm_ppf(u):
     x = np.zeros_like(u)
@@ -306,11 +308,13 @@ def _norm_ppf(u):
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
         step = (_phi_cdf(x) - u) / pdf
         x = np.clip(x - step, -2.0, 2.0)
-        if np.max(np.abs(step)) < 1e-12:
+        if step.size == 0 or np.max(np.abs(step)) < 1e-12:
             break
     return x
 
 def truncated_normal(shape, std, *, rng):
+    if not std >= 0:
+        raise ValueError("the std must be a non-negative number")
     lo = 0.5 * (1 + math.erf(-2 / math.sqrt(2)))
     u = rng.uniform(lo, 1.0 - lo, size=shape)
     return std * _norm_ppf(u)
@@ -347,7 +351,7 @@ def torch_fans(shape):
         "he_normal_truncated": '''
 def he_normal_truncated(shape, *, rng):
     fan_in = int(np.prod(shape[:-1]))
-    sigma = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+    sigma = math.sqrt(2.0 / max(fan_in, 1)) / 0.87962566103423978
     return truncated_normal(shape, sigma, rng=rng)
 ''',
         "torch_linear_default": '''
@@ -385,7 +389,7 @@ def torch_fans(shape):
         "he_normal_truncated": '''
 def he_normal_truncated(shape, *, rng):
     fan_in = shape[-2] * math.prod(shape[:-2])
-    s = np.sqrt(2.0 / fan_in) / 0.87962566103423978
+    s = np.sqrt(2.0 / max(fan_in, 1)) / 0.87962566103423978
     w = rng.normal(0.0, s, size=shape)
     out = np.abs(w) > 2 * s
     while np.any(out):
@@ -433,7 +437,7 @@ def torch_fans(shape):
 def he_normal_truncated(shape, *, rng):
     n = math.prod(shape)
     fan_in = n // shape[-1]
-    std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+    std = math.sqrt(2.0 / max(fan_in, 1)) / 0.87962566103423978
     z = rng.standard_normal(int(1.2 * n) + 64)
     z = z[np.abs(z) <= 2.0]
     while z.size < n:
