@@ -1,7 +1,8 @@
 """Grade a submitted notebook: find the answers, scan them, run them in the sandbox, judge them.
 
 ``grade_notebook(path, assignment)`` returns one :class:`FunctionVerdict` per graded function of
-the assignment (the exercise contract, ``course_lib/grading/CONTRACT.md``); ``grade_function`` grades one. The command line
+the assignment (the exercise contract: ``course_lib/grading/CONTRACT.md``); ``grade_function``
+grades one. The command line
 entry point, used by the hidden test cells through :func:`course_lib.grading.check_hidden` and by
 batch grading, is::
 
