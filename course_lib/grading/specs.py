@@ -1,18 +1,21 @@
 """What the hidden tests call and check, for every graded function of the four assignments.
 
-Each :class:`FunctionSpec` says which calls to make in the sandbox (asymmetric dense shapes such
-as ``(784, 256)`` and ``(256, 784)``, a conv shape ``(3, 3, 64, 128)``, generators made from
-grader seeds) and how to judge the returned plain data in the pristine parent process
-(:mod:`course_lib.grading.stats` for sampled values; exact references computed here for the
-deterministic functions). The names, signatures and meanings follow DESIGN.md's "Exercise
-contract".
+Each :class:`FunctionSpec` says which calls to make in the sandbox (asymmetric dense shapes
+``(784, 160)`` and ``(160, 672)``, a conv shape ``(3, 3, 256, 48)``, edge values, the visible
+public tests' calls, generators made from grader seeds) and how to judge the returned plain data
+in the pristine parent process (:mod:`course_lib.grading.stats` for sampled values; exact
+references computed here for the deterministic functions). The names, signatures, meanings,
+concerns and points are the exercise contract, ``course_lib/grading/CONTRACT.md``; every check
+carries the concern (test cell) it belongs to, and ``FunctionSpec.points`` gives each concern's
+points.
 
-Sample sizes: the variance checks use >= 73,728 draws (the conv shape), so 6 standard errors
-are at most 3.1 % (normal) and 2.8 % (uniform) of the target, while the nearest wrong answer on
-those calls (Glorot's std written as sqrt(3/(n_in+n_out)), x1.5) is 16 % away or more; swapped
-fans on (784, 256) are a factor 3.06 away; a missing sqrt(3) a factor 3; a factor 2 a factor 2.
-The family checks (kurtosis 3 / 1.8 / 2.37, SE <= 0.018 at these sizes) are > 30 standard
-errors apart.
+Sample sizes: the initializers' variance checks use >= 107,520 draws, so 6 standard errors are
+at most 2.6 % (normal) and 1.6 % (uniform) of the target, while every plausible wrong variance
+on those shapes (fans swapped, the other schemes, a factor 2, std for variance, a missing
+sqrt(3), a missing kernel size, Xavier's sum as a product, Glorot's std written as
+sqrt(3/(n_in+n_out))) is at least 15 % from the target and from each other, so the hint names
+the right mistake. The family checks (kurtosis 3 / 1.8 / 2.37, SE <= 0.02 at these sizes) are
+> 30 standard errors apart.
 """
 
 from __future__ import annotations
@@ -1428,11 +1431,10 @@ SPS_CASES = ((784, "linear"), (100, "tanh"), (784, "relu"), (50, "relu"), (1, "r
              (1, "tanh"))
 SPS_PUBLIC = ((100, "linear", 0.1), (100, "tanh", 0.1), (50, "relu", 0.2))
 SIGMOID_REASON = (
-    "no weight std makes a sigmoid layer act like the identity (preserve the variance forward"
-    " and backward): sigmoid is not positively homogeneous and its outputs have mean 1/2, so"
-    " Var(p) = n Var(w) Var(x) does not carry over; the forward variance reaches a fixed point"
-    " for every std (e.g. 1/sqrt(0.2934 n) gives Var(p) = 1), but the backward factor stays"
-    " below one there"
+    "sigmoid has no signal-preserving std: no std makes a sigmoid layer act like the identity"
+    " (preserve the variance forward and backward), because sigmoid is not positively"
+    " homogeneous and its mean is 1/2; a forward fixed point exists for every std (1/sqrt(0.2934"
+    " n) gives Var(p) = 1), but there the gradient shrinks by about 0.15 per layer"
 )
 """Why ``signal_preserving_std(n, "sigmoid")`` raises (the model answer of ps3's Task 4)."""
 
@@ -1864,7 +1866,7 @@ NOTEBOOKS: dict[str, str] = {
     "ps3_deep_signal": "deep_signal.ipynb",
     "ps4_frameworks": "frameworks.ipynb",
 }
-"""The notebook of each assignment (DESIGN.md's exercise contract)."""
+"""The notebook of each assignment (the exercise contract, ``CONTRACT.md``)."""
 
 
 def assignment_of(function: str) -> str:
