@@ -619,3 +619,39 @@ def test_generate_assignment_reproduces_the_committed_release(tmp_path: Path) ->
     differences = release_differences(tmp_path, ROOT / "exercises")
     assert not differences, f"exercises/ is out of date, run `make exercises`: {differences}"
     assert had_gradebook or not (ROOT / "gradebook.db").exists(), "a gradebook was left behind"
+
+
+@pytest.mark.parametrize(
+    ("function", "code", "ratio"),
+    [
+        # std = 1/fan_in: the variance is 1/fan_in^2, the ratio 1/500 (it printed "0.00" before)
+        ("lecun_normal", "rng.normal(0.0, 1.0 / fan_in, size=shape)", 1 / 500),
+        # fan_out where fan_in belongs: 500/100
+        ("he_normal", "rng.normal(0.0, np.sqrt(2.0 / fan_out), size=shape)", 5.0),
+        # LeCun's variance with Xavier's fan average: 2 * 500 / 600
+        ("lecun_normal", "rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=shape)",
+         2 * 500 / 600),
+        # the variance passed as the std: (2/500)^2 / (2/500)
+        ("he_normal", "rng.normal(0.0, 2.0 / fan_in, size=shape)", 2 / 500),
+        # a uniform bound without sqrt(3): a third of the variance
+        ("lecun_uniform", "rng.uniform(-np.sqrt(1.0 / fan_in), np.sqrt(1.0 / fan_in), "
+         "size=shape)", 1 / 3),
+    ],
+)
+def test_public_messages_print_the_ratio_a_student_can_act_on(
+    function: str, code: str, ratio: float
+) -> None:
+    """Issue 13: each plausible mistake prints its own measured/expected ratio, with 3
+    significant digits (a ratio of 0.002 no longer prints as "0.00"); on the public shape
+    (500, 100) these ratios are far apart, so the number tells the mistake."""
+    src = (f"def {function}(shape, *, rng):\n    fan_in, fan_out = compute_fans(shape)\n"
+           f"    return {code}\n")
+    answers = {**solution_answers("ps2_initializers"), function: src}
+    error = _run_public("ps2_initializers", answers, function)
+    assert isinstance(error, AssertionError), error
+    match = re.search(r"measured / expected = ([0-9.e+-]+)", str(error))
+    assert match, str(error)
+    printed = match.group(1)
+    # 50,000 draws: the sample variance is within 5% of its expectation (> 7 standard errors)
+    assert abs(float(printed) / ratio - 1) < 0.05, (printed, ratio)
+    assert len(printed.lstrip("0.").replace(".", "")) >= 2 or float(printed) >= 1, printed
