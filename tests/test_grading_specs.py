@@ -432,3 +432,23 @@ def test_a_grade_is_re_derived_from_its_recorded_seed() -> None:
     assert measured == [c.measured for c in again.checks]
     assert measured != [c.measured for c in other.checks]
     assert first.seeds == make_seeds("torch_linear_default", 7)
+
+
+def test_the_instructor_guide_states_the_same_points() -> None:
+    """book/exercises/instructor.md's partial-credit table agrees with the specs."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "book/exercises/instructor.md").read_text()
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in text.splitlines()
+            if ln.startswith("| ps")]
+    seen = set()
+    for ps, name, concerns, total in rows:
+        assignment = next(a for a in SPECS if a.startswith(ps + "_"))
+        names = ([name.strip("`")] if name.startswith("`") else
+                 [f for f in CONTRACT["ps2_initializers"] if f != "compute_fans"])
+        for fn in names:
+            spec = SPECS[assignment][fn]
+            assert concerns == ", ".join(f"{c} {p}" for c, p in spec.points.items()), fn
+            assert int(total) == spec.total_points, fn
+            seen.add(fn)
+    assert seen == {f for fs in SPECS.values() for f in fs}

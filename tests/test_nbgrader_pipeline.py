@@ -155,7 +155,7 @@ ALTERNATIVES: dict[str, dict[str, str]] = {
             def signal_preserving_std(n_in, activation):
                 gains = {"linear": 1.0, "tanh": 1.0, "relu": 2.0}
                 if activation == "sigmoid":
-                    raise ValueError("sigmoid outputs have mean 1/2, not 0: no std works")
+                    raise ValueError("sigmoid: mean 1/2, not homogeneous: no std acts as identity")
                 if activation not in gains:
                     raise ValueError(f"activation must be one of {list(gains)}")
                 return float(np.sqrt(gains[activation] / n_in))

@@ -1465,7 +1465,7 @@ SIGMOID_REASON = (
     "sigmoid has no signal-preserving std: no std makes a sigmoid layer act like the identity"
     " (preserve the variance forward and backward), because sigmoid is not positively"
     " homogeneous and its mean is 1/2; a forward fixed point exists for every std (1/sqrt(0.2934"
-    " n) gives Var(p) = 1), but there the gradient shrinks by about 0.15 per layer"
+    " n) gives Var(p) = 1), but there the gradient is multiplied by about 0.15 per layer"
 )
 """Why ``signal_preserving_std(n, "sigmoid")`` raises (the model answer of ps3's Task 4)."""
 

@@ -190,7 +190,7 @@ def layer_stds(activations):
 def signal_preserving_std(n_in, activation):
     gains = {"linear": 1.0, "tanh": 1.0, "relu": 2.0}
     if activation == "sigmoid":
-        raise ValueError("sigmoid is not zero-centred: no std keeps the variance constant")
+        raise ValueError("sigmoid: not homogeneous, mean 1/2: no std makes it the identity")
     if activation not in gains:
         raise ValueError(f"unknown activation {activation!r}")
     return math.sqrt(gains[activation] / n_in)
@@ -233,7 +233,7 @@ def signal_preserving_std(n_in, activation):
         return 1.0 / np.sqrt(n_in)
     if activation == "relu":
         return np.sqrt(2.0 / n_in)
-    raise ValueError(f"no signal-preserving std for {activation!r} (sigmoid is not centred)")
+    raise ValueError(f"no signal-preserving std for {activation!r} (sigmoid: none is identity)")
 ''',
     },
     {
@@ -268,7 +268,7 @@ def layer_stds(activations):
 def signal_preserving_std(n_in, activation):
     table = {"linear": 1, "tanh": 1, "relu": 2}
     if activation not in table:
-        raise ValueError("sigmoid (or unknown): the mean is not 0, so no std preserves it")
+        raise ValueError("sigmoid (or unknown): mean 1/2, so no std preserves forward and backward")
     return (table[activation] / n_in) ** 0.5
 ''',
     },
