@@ -1,7 +1,7 @@
 """The nbgrader source notebooks (solutions/) and their release (exercises/).
 
-Fast checks: every notebook follows DESIGN.md's exercise contract and the notebook conventions of
-the grading architecture (read-only setup cell, one answer cell per graded function beginning
+Fast checks: every notebook follows the exercise contract (course_lib/grading/CONTRACT.md) and
+the notebook conventions of the grading architecture (read-only setup cell, one answer cell per graded function beginning
 ``def <name>(``, a public test cell and one hidden test cell per concern of each function, with
 the contract's points, valid nbgrader metadata); the
 release holds no solution and no hidden test; the public tests pass on the reference solutions
