@@ -1,9 +1,9 @@
 """The nbgrader source notebooks (solutions/) and their release (exercises/).
 
 Fast checks: every notebook follows the exercise contract (course_lib/grading/CONTRACT.md) and
-the notebook conventions of the grading architecture (read-only setup cell, one answer cell per graded function beginning
-``def <name>(``, a public test cell and one hidden test cell per concern of each function, with
-the contract's points, valid nbgrader metadata); the
+the notebook conventions of the grading architecture (read-only setup cell, one answer cell per
+graded function beginning ``def <name>(``, a public test cell and one hidden test cell per
+concern of each function, with the contract's points, valid nbgrader metadata); the
 release holds no solution and no hidden test; the public tests pass on the reference solutions
 and fail on the untouched release and on typical mistakes; the feedback filter hides hidden
 tests. Slow (nbgrader, about 20-40 s): ``nbgrader generate_assignment`` reproduces the committed
