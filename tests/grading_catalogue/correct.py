@@ -131,9 +131,9 @@ def compute_fans(shape):
 
 def _ps2(i: int) -> dict[str, str]:
     var = {
-        "lecun": "1.0 / max(fan_in, 1)",
-        "xavier": "2.0 / max(fan_in + fan_out, 1)",
-        "he": "2.0 / max(fan_in, 1)",
+        "lecun": "1.0 / fan_in",
+        "xavier": "2.0 / (fan_in + fan_out)",
+        "he": "2.0 / fan_in",
     }
     normal = [
         "    return rng.normal(0.0, np.sqrt({v}), size=shape)",
@@ -149,7 +149,9 @@ def _ps2(i: int) -> dict[str, str]:
     for scheme, v in var.items():
         for fam, body in (("normal", normal), ("uniform", uniform)):
             src = (f"\ndef {scheme}_{fam}(shape, *, rng):\n"
-                   "    fan_in, fan_out = compute_fans(shape)\n" + body.format(v=v) + "\n")
+                   "    fan_in, fan_out = compute_fans(shape)\n"
+                   "    fan_in, fan_out = max(fan_in, 1), max(fan_out, 1)  # nothing to draw\n"
+                   + body.format(v=v) + "\n")
             if i == 2 and fam == "normal":
                 src = BOX_MULLER + src
             out[f"{scheme}_{fam}"] = src
