@@ -1858,6 +1858,34 @@ def _public_tld(outs: Outcomes, pair: Callable[..., Any]) -> list[CheckResult]:
 # =========================================================================== registry
 
 
+def _seed_blind_guard(spec: FunctionSpec) -> FunctionSpec:
+    """A sampled function whose values ignore the generator it is given earns no concern.
+
+    Its statistics then come from a seed (or a cached array) of its own choosing, not from the
+    grader's generators, so the statistical checks prove nothing: a function that returns the
+    same values for two different seeds (``seeds_differ`` fails) gets one more failed check
+    that counts in every concern. A function drawing from the global ``np.random`` state still
+    varies with the grader's global seeds; it loses the ``rng`` concern only.
+    """
+    inner = spec.judge
+
+    def judge(outs: Outcomes, seeds: Sequence[int]) -> list[CheckResult]:
+        res = inner(outs, seeds)
+        if any(c.name == "seeds_differ" and not c.passed for c in res):
+            res.append(CheckResult(
+                "seed_blind", False, concern="",
+                message=f"{spec.name} returned the same values for different seeds: its numbers"
+                " do not come from the rng it is given, so the hidden statistics cannot judge"
+                " them and none of its test cells earns points.",
+                hint="draw every number from the rng argument (no fixed seed, no cached"
+                     " array)."))
+        return res
+
+    return FunctionSpec(spec.assignment, spec.name, spec.make_calls, judge, spec.sampled,
+                        spec.points)
+
+
+
 def _build() -> dict[str, dict[str, FunctionSpec]]:
     specs: list[FunctionSpec] = [
         _preactivation_variance_spec(),
@@ -1881,7 +1909,7 @@ def _build() -> dict[str, dict[str, FunctionSpec]]:
         _torch_linear_default_spec(),
     ]
     out: dict[str, dict[str, FunctionSpec]] = {}
-    for s in specs:
+    for s in (_seed_blind_guard(x) if x.sampled else x for x in specs):
         out.setdefault(s.assignment, {})[s.name] = s
     return out
 
