@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 from grading_catalogue.correct import VARIANTS, sources
-from grading_catalogue.mutants import MUTANTS, Mutant
+from grading_catalogue.mutants import LOSES, MUTANTS, Mutant
 
 from course_lib.grading.runner import grade_function, grade_notebook
 from course_lib.grading.sandbox import (
@@ -82,10 +82,47 @@ def test_every_correct_variant_gets_every_check(assignment: str) -> None:
             assert v.seeds == make_seeds(v.function)
             assert v.versions["numpy"] == np.__version__
             assert v.checks and v.duration > 0
+            # full marks in every concern, and every check is tagged with one of them
+            concerns = SPECS[assignment][v.function].concerns
+            assert all(v.passed(c) for c in concerns), (i, v.function)
+            assert {c.concern for c in v.checks} == set(concerns), (v.function, v.concerns)
+
+
+def test_every_function_has_a_public_and_a_hidden_concern_with_sensible_points() -> None:
+    totals = {}
+    for assignment, fs in SPECS.items():
+        for fn, spec in fs.items():
+            assert spec.concerns[0] == "public" and spec.points["public"] == 1, fn
+            assert len(spec.concerns) >= 2 and all(p >= 1 for p in spec.points.values()), fn
+            assert 4 <= spec.total_points <= 5, fn
+        totals[assignment] = sum(s.total_points for s in fs.values())
+    assert totals == {"ps1_variance": 13, "ps2_initializers": 34, "ps3_deep_signal": 16,
+                      "ps4_frameworks": 23}
+
+
+def test_the_contract_document_states_the_specs_concerns_and_points() -> None:
+    """course_lib/grading/CONTRACT.md's tables list each function's concerns and points."""
+    import re
+    from pathlib import Path
+
+    import course_lib.grading
+
+    text = (Path(course_lib.grading.__file__).parent / "CONTRACT.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            for name in re.findall(r"`(\w+)`", cells[0]):
+                rows[name] = cells[2]
+    for fs in SPECS.values():
+        for fn, spec in fs.items():
+            stated = ", ".join(f"{c} {p}" for c, p in spec.points.items())
+            assert rows[fn].removesuffix(" (each)") == stated, (fn, rows.get(fn), stated)
 
 
 # Answer cells may call these (the initializers call the student's compute_fans; a correct
-# he_normal_truncated may call the student's truncated_normal): their mutants are graded alone.
+# he_normal_truncated may call the student's truncated_normal): their mutants are graded alone,
+# and their dependents must keep full marks (one mistake costs its own points only).
 HELPERS = {"compute_fans": set(CONTRACT["ps2_initializers"]) - {"compute_fans"},
            "truncated_normal": {"he_normal_truncated"}}
 
@@ -132,12 +169,93 @@ def test_each_mutant_fails_its_function_with_a_useful_message(round_index: int) 
         msg = v.message.lower()
         missing = [e for e in m.expect if e.lower() not in msg]
         assert not missing, f"{m.label}: message lacks {missing}\n{v.message}"
-    # the other functions of the notebook are unaffected
+        # it loses exactly the concerns it exists for, each with a message of its own
+        lost = tuple(c for c in SPECS[assignment][m.function].concerns if not v.passed(c))
+        assert lost == LOSES[m.label], f"{m.label}: lost {lost}, expected {LOSES[m.label]}"
+        for c in lost:
+            assert "FAILED" in v.message_for(c) and f"[{c}]" in v.message_for(c)
+    # the other functions of the notebook, helpers' dependents included, keep every point
     mutated = {m.function for m in muts}
-    dependents = set().union(*(HELPERS.get(f, set()) for f in mutated))
     for fn, v in verdicts.items():
-        if fn not in mutated and fn not in dependents:
+        if fn not in mutated:
             assert v.passed, v.message
+
+
+def test_every_mutant_states_the_concerns_it_loses() -> None:
+    assert set(LOSES) == {m.label for m in MUTANTS}
+    for m in MUTANTS:
+        concerns = SPECS[m.assignment][m.function].concerns
+        assert LOSES[m.label] and set(LOSES[m.label]) <= set(concerns), m.label
+
+
+def test_a_wrong_compute_fans_costs_only_its_own_points() -> None:
+    """The ps2 notebook with correct initializers and a wrong compute_fans scores 34 - 4 (code).
+
+    The points are summed over the test cells that the judge passes, per concern, as the
+    graders award them; each wrong compute_fans loses some of its 4 points and nothing else.
+    """
+    for label in ("swapped fans", "kernel size ignored", "no ValueError for 1-D shapes"):
+        m = next(x for x in MUTANTS if x.label == label)
+        for variant in range(len(VARIANTS["ps2_initializers"])):
+            cells = sources("ps2_initializers", variant, compute_fans=m.source)
+            verdicts = grade_notebook(cells, "ps2_initializers")
+            score = {fn: sum(p for c, p in SPECS["ps2_initializers"][fn].points.items()
+                             if v.passed(c)) for fn, v in verdicts.items()}
+            assert score["compute_fans"] < 4, (label, score)
+            assert {fn: s for fn, s in score.items() if fn != "compute_fans"} == {
+                fn: 5 for fn in CONTRACT["ps2_initializers"][1:]}, (label, variant, score)
+    # a kernel-size mistake *inside* an initializer still costs that initializer its points
+    m = next(x for x in MUTANTS if x.label == "conv fans without the receptive field")
+    v = grade_notebook(sources("ps2_initializers", 0, **{m.function: m.source}),
+                       "ps2_initializers")[m.function]
+    assert not v.passed("conv") and not v.passed("dense")
+
+
+# --------------------------------------------------------------------------- hints
+
+
+_HINT_MUTANTS = {
+    # (scheme, family, std or bound expression from fan_in, fan_out): the words of its hint
+    "fans swapped": ("he", "normal", "np.sqrt(2.0 / fan_out)", "fans swapped"),
+    "std = 1/fan_in": ("lecun", "normal", "1.0 / fan_in", "std = 1/fan_in"),
+    "Xavier product": ("xavier", "normal", "np.sqrt(2.0 / (fan_in * fan_out))", "product"),
+    "Xavier factor 2": ("xavier", "normal", "np.sqrt(1.0 / (fan_in + fan_out))",
+                        "factor 2 is missing"),
+    "LeCun with Xavier": ("lecun", "normal", "np.sqrt(2.0 / (fan_in + fan_out))",
+                          "xavier's variance"),
+    "He without 2": ("he", "normal", "np.sqrt(1.0 / fan_in)", "he needs the factor 2"),
+    "LeCun with 2": ("lecun", "normal", "np.sqrt(2.0 / fan_in)", "an extra factor 2"),
+    "variance as std": ("he", "normal", "2.0 / fan_in", "passed as the std"),
+    "missing sqrt(3)": ("lecun", "uniform", "np.sqrt(1.0 / fan_in)", "missing sqrt(3)"),
+    "Glorot sqrt(3)": ("xavier", "normal", "np.sqrt(3.0 / (fan_in + fan_out))",
+                       "mistaken glorot normal"),
+}
+
+
+@pytest.mark.parametrize("label", list(_HINT_MUTANTS))
+def test_each_variance_mistake_gets_its_own_hint_on_every_shape(label: str) -> None:
+    """On the dense, transposed and conv shapes, the hint names this mistake and no other:
+    the shapes keep every plausible wrong variance apart (issue 13: on (3, 3, 64, 128) LeCun's
+    std = 1/fan_in looked like Xavier's 2/(fan_in fan_out))."""
+    scheme, family, scale, words = _HINT_MUTANTS[label]
+    fn = f"{scheme}_{family}"
+    draw = (f"rng.normal(0.0, {scale}, size=shape)" if family == "normal" else
+            f"rng.uniform(-{scale}, {scale}, size=shape)")
+    src = (f"def {fn}(shape, *, rng):\n    fan_in, fan_out = compute_fans(shape)\n"
+           f"    fan_in, fan_out = max(fan_in, 1), max(fan_out, 1)\n    return {draw}\n")
+    ns: dict[str, Any] = {}
+    for cell in sources("ps2_initializers", 0, **{fn: src}).values():
+        exec(cell, ns)  # trusted test code
+    spec = get_spec("ps2_initializers", fn)
+    seeds = make_seeds(fn)
+    checks = spec.judge(_run_inprocess(ns, spec.calls(seeds)), seeds)
+    variance = [c for c in checks if c.name == "variance" and c.concern in ("dense", "conv")
+                and "(1, 4000)" not in c.message]  # at n_in = 1 some mistakes are right
+    shapes = {c.message.split(",")[0] for c in variance}
+    assert len(variance) >= 3 and all(not c.passed for c in variance), label
+    for c in variance:
+        assert words in c.hint.lower(), (label, c.message, c.hint)
+    assert len(shapes) >= 3
 
 
 # --------------------------------------------------------------------------- false-fail rate
@@ -178,8 +296,12 @@ def _run_inprocess(namespace: dict[str, Any], calls: list[Call]) -> dict[str, Ca
         if c.global_seed is not None:
             legacy.seed(c.global_seed)
         before = legacy.get_state()[1].copy()
-        value = namespace[c.func](*[_decode(a) for a in c.args],
-                                  **{k: _decode(v) for k, v in c.kwargs.items()})
+        try:
+            value = namespace[c.func](*[_decode(a) for a in c.args],
+                                      **{k: _decode(v) for k, v in c.kwargs.items()})
+        except ValueError as exc:  # the contract's ValueErrors (edge values)
+            out[c.key] = CallOutcome(c, "raised", error=ExceptionValue("ValueError", str(exc)))
+            continue
         touched = not np.array_equal(before, legacy.get_state()[1])
         out[c.key] = CallOutcome(c, "ok", _wrap(value), global_touched=touched)
     return out
@@ -288,16 +410,13 @@ def test_course_lib_reference_passes_the_hidden_checks(fn: str) -> None:
 
     spec = get_spec(assignment_of(fn), fn)
     seeds = make_seeds(fn)
-    outs = _run_inprocess({fn: getattr(course_lib, fn)}, spec.calls(seeds)) \
-        if spec.sampled else None
-    if outs is None:  # deterministic: ValueError calls must raise, so wrap them
-        outs = {}
-        for c in spec.calls(seeds):
-            try:
-                outs.update(_run_inprocess({fn: getattr(course_lib, fn)}, [c]))
-            except ValueError as exc:
-                outs[c.key] = CallOutcome(c, "raised", error=ExceptionValue("ValueError",
-                                                                            str(exc)))
+    ns = {f: getattr(course_lib, f) for f in (fn, "compute_fans", "truncated_normal")}
+    outs = {}
+    for c in spec.calls(seeds):  # ValueError calls must raise, so wrap each call
+        try:
+            outs.update(_run_inprocess(ns, [c]))
+        except ValueError as exc:
+            outs[c.key] = CallOutcome(c, "raised", error=ExceptionValue("ValueError", str(exc)))
     failed = [c.describe() for c in spec.judge(outs, seeds) if not c.passed]
     assert not failed
 
@@ -313,3 +432,23 @@ def test_a_grade_is_re_derived_from_its_recorded_seed() -> None:
     assert measured == [c.measured for c in again.checks]
     assert measured != [c.measured for c in other.checks]
     assert first.seeds == make_seeds("torch_linear_default", 7)
+
+
+def test_the_instructor_guide_states_the_same_points() -> None:
+    """book/exercises/instructor.md's partial-credit table agrees with the specs."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "book/exercises/instructor.md").read_text()
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in text.splitlines()
+            if ln.startswith("| ps")]
+    seen = set()
+    for ps, name, concerns, total in rows:
+        assignment = next(a for a in SPECS if a.startswith(ps + "_"))
+        names = ([name.strip("`")] if name.startswith("`") else
+                 [f for f in CONTRACT["ps2_initializers"] if f != "compute_fans"])
+        for fn in names:
+            spec = SPECS[assignment][fn]
+            assert concerns == ", ".join(f"{c} {p}" for c, p in spec.points.items()), fn
+            assert int(total) == spec.total_points, fn
+            seen.add(fn)
+    assert seen == {f for fs in SPECS.values() for f in fs}

@@ -13,8 +13,9 @@ four students per assignment:
   in the others.
 
 Asserted: full marks for ``reference`` and ``alternative`` on every autograded cell, zero on every
-autograded cell for ``untouched``, no points from the hidden tests of each mutated function and
-full marks for the functions left correct, no integrity warnings for a clean submission, and
+autograded cell for ``untouched``, no points from the hidden cells of the concerns each mutated
+function gets wrong (and the points of the concerns it gets right) and full marks for the
+functions left correct, no integrity warnings for a clean submission, and
 feedback HTML that carries the hidden tests' failure messages but never their source. The full
 mutant catalogue runs against the runner in the judge's tests; this one proves the path through
 nbgrader.
@@ -90,7 +91,7 @@ ALTERNATIVES: dict[str, dict[str, str]] = {
         """,
         "lecun_uniform": """
             def lecun_uniform(shape, *, rng):
-                b = np.sqrt(3 / compute_fans(shape)[0])
+                b = np.sqrt(3 / max(compute_fans(shape)[0], 1))  # a zero fan: nothing to draw
                 return b * (2 * rng.random(shape) - 1)
         """,
         "xavier_normal": """
@@ -115,7 +116,7 @@ ALTERNATIVES: dict[str, dict[str, str]] = {
         """,
         "he_uniform": """
             def he_uniform(shape, *, rng):
-                b = np.sqrt(6.0 / compute_fans(shape)[0])
+                b = np.sqrt(6.0 / max(compute_fans(shape)[0], 1))
                 return b * rng.uniform(-1.0, 1.0, size=shape)
         """,
     },
@@ -154,7 +155,7 @@ ALTERNATIVES: dict[str, dict[str, str]] = {
             def signal_preserving_std(n_in, activation):
                 gains = {"linear": 1.0, "tanh": 1.0, "relu": 2.0}
                 if activation == "sigmoid":
-                    raise ValueError("sigmoid outputs have mean 1/2, not 0: no std works")
+                    raise ValueError("sigmoid: mean 1/2, not homogeneous: no std acts as identity")
                 if activation not in gains:
                     raise ValueError(f"activation must be one of {list(gains)}")
                 return float(np.sqrt(gains[activation] / n_in))
@@ -199,7 +200,7 @@ ALTERNATIVES: dict[str, dict[str, str]] = {
         """,
         "he_normal_truncated": """
             def he_normal_truncated(shape, *, rng):
-                fan_in = int(np.prod(shape[:-1]))
+                fan_in = max(int(np.prod(shape[:-1])), 1)
                 stddev = np.sqrt(2.0 / fan_in) / 0.87962566103423978
                 return truncated_normal(shape, stddev, rng=rng)
         """,
@@ -365,8 +366,16 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> GradedCourse:
     return GradedCourse(course, seconds, logs, feedback)
 
 
-def _function_points(grades: dict[str, CellGrade], name: str) -> tuple[float, float]:
-    cells = [grades[f"test_{name}_public"], grades[f"test_{name}_hidden"]]
+def _concern_cells(assignment: str, name: str) -> list[str]:
+    """The test cells of ``name``: ``test_<name>_<concern>`` for each concern of the contract."""
+    from course_lib.grading.specs import SPECS
+
+    return [f"test_{name}_{c}" for c in SPECS[assignment][name].concerns]
+
+
+def _function_points(grades: dict[str, CellGrade], assignment: str,
+                     name: str) -> tuple[float, float]:
+    cells = [grades[gid] for gid in _concern_cells(assignment, name)]
     return sum(c.score or 0.0 for c in cells), sum(c.points for c in cells)
 
 
@@ -395,7 +404,7 @@ def test_the_untouched_release_scores_zero_everywhere(
 ) -> None:
     grades = graded.grades("untouched", assignment)
     functions = [k for k in solution_answers(assignment) if not k.startswith("q_")]
-    assert len(_autograded(grades)) == 2 * len(functions)
+    assert len(_autograded(grades)) == sum(len(_concern_cells(assignment, f)) for f in functions)
     scored = {k: v.score for k, v in grades.items() if v.score != 0}
     assert not scored, f"the untouched release earns points: {scored}"
 
@@ -407,11 +416,12 @@ def test_typical_mistakes_lose_the_hidden_points_of_their_function_only(
     grades = graded.grades("mutant", assignment)
     functions = [k for k in solution_answers(assignment) if not k.startswith("q_")]
     for name in functions:
-        score, points = _function_points(grades, name)
+        score, points = _function_points(grades, assignment, name)
         if name in MUTANTS[assignment]:
-            hidden = grades[f"test_{name}_hidden"]
-            assert hidden.score == 0, f"the hidden tests of {name} accept the mutant"
-            assert hidden.messages, f"{name}: a failing hidden test must say why"
+            hidden = [grades[g] for g in _concern_cells(assignment, name)[1:]]
+            failed = [h for h in hidden if h.score == 0]
+            assert failed, f"the hidden tests of {name} accept the mutant"
+            assert all(h.messages for h in failed), f"{name}: a failing hidden test must say why"
         else:
             assert score == points, f"{name} is correct but lost points: {grades}"
 
@@ -470,7 +480,7 @@ def test_feedback_shows_failures_but_never_the_hidden_tests(graded: GradedCourse
     assert any("check_hidden(" in "".join(c["source"]) for c in autograded["cells"])
     # What the mutant student reads: the hidden tests' message with measured/expected/hint.
     grades = graded.grades("mutant", "ps2_initializers")
-    message = grades["test_he_normal_hidden"].messages[0]
+    message = grades["test_he_normal_dense"].messages[0]
     html = (graded.course / "feedback/mutant/ps2_initializers/initializers.html").read_text()
     import html as html_lib
 

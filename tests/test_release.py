@@ -1,8 +1,9 @@
 """The nbgrader source notebooks (solutions/) and their release (exercises/).
 
-Fast checks: every notebook follows DESIGN.md's exercise contract and the notebook conventions of
-the grading architecture (read-only setup cell, one answer cell per graded function beginning
-``def <name>(``, a public and a hidden test cell per function, valid nbgrader metadata); the
+Fast checks: every notebook follows the exercise contract (course_lib/grading/CONTRACT.md) and
+the notebook conventions of the grading architecture (read-only setup cell, one answer cell per
+graded function beginning ``def <name>(``, a public test cell and one hidden test cell per
+concern of each function, with the contract's points, valid nbgrader metadata); the
 release holds no solution and no hidden test; the public tests pass on the reference solutions
 and fail on the untouched release and on typical mistakes; the feedback filter hides hidden
 tests. Slow (nbgrader, about 20-40 s): ``nbgrader generate_assignment`` reproduces the committed
@@ -64,7 +65,8 @@ CONTRACT: dict[str, tuple[str, list[str]]] = {
         ],
     ),
 }
-"""DESIGN.md's exercise contract: assignment -> (notebook, graded functions in order)."""
+"""The exercise contract (course_lib/grading/CONTRACT.md): assignment -> (notebook, graded
+functions in order)."""
 
 HIDDEN_MARKERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "check_hidden", "course_lib")
 SOLUTION_MARKERS = ("BEGIN SOLUTION", "END SOLUTION")
@@ -126,37 +128,45 @@ def test_source_notebook_follows_the_conventions(assignment: str) -> None:
     assert "import numpy as np" in setup.source
     assert setup.metadata.get("editable") is False and setup.metadata.get("deletable") is False
 
+    from course_lib.grading.specs import SPECS
+
     cells = _cells_by_id(nb)
     order = [_nbg(c)["grade_id"] for c in nb.cells if "grade_id" in _nbg(c)]
+    expected_graded: set[str] = set()
     for name in CONTRACT[assignment][1]:
-        answer, public, hidden = (
-            cells[name],
-            cells[f"test_{name}_public"],
-            cells[f"test_{name}_hidden"],
-        )
-        assert order.index(name) + 1 == order.index(f"test_{name}_public")
-        assert order.index(name) + 2 == order.index(f"test_{name}_hidden")
+        points = dict(SPECS[assignment][name].points)  # the contract's concerns and points
+        assert next(iter(points)) == "public" and len(points) >= 2, points
+        answer = cells[name]
+        tests = [f"test_{name}_{concern}" for concern in points]
+        expected_graded.update(tests)
+        # The answer cell, then its public test, then one hidden cell per concern, in order.
+        assert [order.index(t) for t in tests] == list(
+            range(order.index(name) + 1, order.index(name) + 1 + len(tests))
+        ), (name, order)
         assert answer.cell_type == "code" and answer.source.startswith(f"def {name}(")
         assert _nbg(answer)["solution"] and not _nbg(answer)["grade"]
         assert answer.source.count("### BEGIN SOLUTION") == 1
         assert answer.source.rstrip().endswith("### END SOLUTION")
-        for test, points in ((public, 1), (hidden, 3)):
+        for concern, test_id in zip(points, tests, strict=True):
+            test = cells[test_id]
             meta = _nbg(test)
             assert meta["grade"] and meta["locked"] and not meta["solution"], meta
-            assert meta["points"] == points
-        assert "HIDDEN" not in public.source and "check_hidden" not in public.source
-        # The hidden cell is a comment plus exactly the hidden region the batch grader recognises.
-        body = [ln for ln in hidden.source.splitlines() if not ln.startswith("# Hidden tests")]
-        assert body == [
-            "### BEGIN HIDDEN TESTS",
-            "from course_lib.grading import check_hidden",
-            f'check_hidden("{name}")',
-            "### END HIDDEN TESTS",
-        ]
+            assert meta["points"] == points[concern], (test_id, meta["points"])
+            assert test.get("id") == test_id
+            if concern == "public":
+                assert "HIDDEN" not in test.source and "check_hidden" not in test.source
+                continue
+            # A comment plus exactly the hidden region the graders recognise.
+            body = [ln for ln in test.source.splitlines() if not ln.startswith("# Hidden tests")]
+            assert body == [
+                "### BEGIN HIDDEN TESTS",
+                "from course_lib.grading import check_hidden",
+                f'check_hidden("{name}", "{concern}")',
+                "### END HIDDEN TESTS",
+            ]
+            assert test.source.startswith(f"# Hidden tests ({points[concern]} point")
     graded_code = {_nbg(c)["grade_id"] for c in code if _nbg(c).get("grade")}
-    assert graded_code == {
-        f"test_{n}_{kind}" for n in CONTRACT[assignment][1] for kind in ("public", "hidden")
-    }
+    assert graded_code == expected_graded
     written = [c for c in nb.cells if c.cell_type == "markdown" and _nbg(c).get("grade")]
     assert written, "each assignment has at least one manually graded written question"
     for cell in written:
@@ -186,6 +196,8 @@ def _solution_lines(nb: Any) -> set[str]:
 
 @pytest.mark.parametrize("assignment", sorted(CONTRACT))
 def test_release_has_no_solutions_and_no_hidden_tests(assignment: str) -> None:
+    from course_lib.grading.specs import SPECS
+
     source = _load(_source_path(assignment))
     text = _release_path(assignment).read_text()
     release = _load(_release_path(assignment))
@@ -198,8 +210,11 @@ def test_release_has_no_solutions_and_no_hidden_tests(assignment: str) -> None:
     for name in CONTRACT[assignment][1]:
         assert cells[name].source.startswith(f"def {name}(")
         assert cells[name].source.rstrip().endswith("raise NotImplementedError()")
-        hidden = cells[f"test_{name}_hidden"].source
-        assert hidden.startswith("# Hidden tests (3 points)") and hidden.count("\n") == 0
+        for concern, points in SPECS[assignment][name].points.items():
+            if concern == "public":
+                continue
+            hidden = cells[f"test_{name}_{concern}"].source
+            assert hidden.startswith(f"# Hidden tests ({points} point") and hidden.count("\n") == 0
     for cell in release.cells:
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
@@ -224,8 +239,10 @@ def test_released_source_is_what_nbgrader_releases(assignment: str) -> None:
     """RestoreHiddenTests recognises an untouched hidden test cell by this rule."""
     source = _cells_by_id(_load(_source_path(assignment)))
     release = _cells_by_id(_load(_release_path(assignment)))
+    from course_lib.grading.specs import SPECS
+
     hidden = [gid for gid, c in source.items() if "BEGIN HIDDEN TESTS" in c.source]
-    assert len(hidden) == len(CONTRACT[assignment][1])
+    assert len(hidden) == sum(len(s.points) - 1 for s in SPECS[assignment].values())
     for gid in hidden:
         released = released_source(source[gid].source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
         assert released == release[gid].source
@@ -602,3 +619,39 @@ def test_generate_assignment_reproduces_the_committed_release(tmp_path: Path) ->
     differences = release_differences(tmp_path, ROOT / "exercises")
     assert not differences, f"exercises/ is out of date, run `make exercises`: {differences}"
     assert had_gradebook or not (ROOT / "gradebook.db").exists(), "a gradebook was left behind"
+
+
+@pytest.mark.parametrize(
+    ("function", "code", "ratio"),
+    [
+        # std = 1/fan_in: the variance is 1/fan_in^2, the ratio 1/500 (it printed "0.00" before)
+        ("lecun_normal", "rng.normal(0.0, 1.0 / fan_in, size=shape)", 1 / 500),
+        # fan_out where fan_in belongs: 500/100
+        ("he_normal", "rng.normal(0.0, np.sqrt(2.0 / fan_out), size=shape)", 5.0),
+        # LeCun's variance with Xavier's fan average: 2 * 500 / 600
+        ("lecun_normal", "rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=shape)",
+         2 * 500 / 600),
+        # the variance passed as the std: (2/500)^2 / (2/500)
+        ("he_normal", "rng.normal(0.0, 2.0 / fan_in, size=shape)", 2 / 500),
+        # a uniform bound without sqrt(3): a third of the variance
+        ("lecun_uniform", "rng.uniform(-np.sqrt(1.0 / fan_in), np.sqrt(1.0 / fan_in), "
+         "size=shape)", 1 / 3),
+    ],
+)
+def test_public_messages_print_the_ratio_a_student_can_act_on(
+    function: str, code: str, ratio: float
+) -> None:
+    """Issue 13: each plausible mistake prints its own measured/expected ratio, with 3
+    significant digits (a ratio of 0.002 no longer prints as "0.00"); on the public shape
+    (500, 100) these ratios are far apart, so the number tells the mistake."""
+    src = (f"def {function}(shape, *, rng):\n    fan_in, fan_out = compute_fans(shape)\n"
+           f"    return {code}\n")
+    answers = {**solution_answers("ps2_initializers"), function: src}
+    error = _run_public("ps2_initializers", answers, function)
+    assert isinstance(error, AssertionError), error
+    match = re.search(r"measured / expected = ([0-9.e+-]+)", str(error))
+    assert match, str(error)
+    printed = match.group(1)
+    # 50,000 draws: the sample variance is within 5% of its expectation (> 7 standard errors)
+    assert abs(float(printed) / ratio - 1) < 0.05, (printed, ratio)
+    assert len(printed.lstrip("0.").replace(".", "")) >= 2 or float(printed) >= 1, printed

@@ -6,10 +6,12 @@ The student's code never runs in the process that computes a grade:
   :mod:`course_lib` and brings the returned arrays back as plain bytes;
 * :mod:`.stats` holds the pristine statistical checks (tolerances from the sampling
   distribution, at >= 6 standard errors);
-* :mod:`.specs` says which calls each graded function gets and how they are judged;
+* :mod:`.specs` says which calls each graded function gets and how they are judged, concern by
+  concern (the exercise contract, with each concern's points, is ``CONTRACT.md`` beside it);
 * :mod:`.runner` grades a notebook (``grade_notebook`` / ``grade_function`` and the CLI
   ``python -I -m course_lib.grading.runner NOTEBOOK --assignment A --json``);
-* :mod:`.hidden` is the entry point of the hidden test cells: ``check_hidden("he_normal")``.
+* :mod:`.hidden` is the entry point of the hidden test cells:
+  ``check_hidden("he_normal", "conv")`` (one cell per concern).
 """
 
 from __future__ import annotations

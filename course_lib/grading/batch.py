@@ -613,10 +613,9 @@ def execute_job(job: Job) -> list[tuple[str, dict[str, Any] | None, list[str], d
     """
     from course_lib.grading.nbgrader_ext import (
         _nbf,
-        integrity_outputs,
         judge_notebook,
-        plan_hidden,
-        test_cell_function,
+        plan_hidden_concerns,
+        visible_test_outputs,
     )
 
     _copy_files(job)
@@ -627,8 +626,9 @@ def execute_job(job: Job) -> list[tuple[str, dict[str, Any] | None, list[str], d
             out.append((name, None, reasons, {}))
             continue
         nb = _nbf.from_dict(nb_json)
-        hidden = plan_hidden(nb)
-        judgements = judge_notebook(nb, job.assignment, sorted(set(hidden.values())), name)
+        hidden = plan_hidden_concerns(nb)  # credit, issue 14: (function, concern) per cell
+        judgements = judge_notebook(nb, job.assignment,
+                                    sorted({fn for fn, _ in hidden.values()}), name)
         cells = [
             (i, c.source)
             for i, c in enumerate(nb.cells)
@@ -644,13 +644,14 @@ def execute_job(job: Job) -> list[tuple[str, dict[str, Any] | None, list[str], d
             count += 1
             cell.execution_count = count
             if i in hidden:
-                cell.outputs = judgements[hidden[i]].outputs()
+                fn, concern = hidden[i]
+                cell.outputs = judgements[fn].outputs(concern)
                 continue
             cell.outputs = [_nbf.from_dict(o) for o in outputs.get(i, [])]
             meta = cell.metadata.get("nbgrader", {})
-            fname = test_cell_function(meta.get("grade_id", ""), functions)
-            if meta.get("grade") and fname is not None and judgements[fname].integrity:
-                cell.outputs = integrity_outputs(judgements[fname])
+            if meta.get("grade"):  # credit, issue 14: visible test points from the judge
+                cell.outputs = visible_test_outputs(meta.get("grade_id", ""), cell.outputs,
+                                                    judgements, functions)
             for o in cell.outputs:
                 if o.get("output_type") == "error" and o.get("ename") not in (
                     "KernelDied",

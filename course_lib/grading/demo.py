@@ -234,15 +234,26 @@ def cell_grades(course: Path, student: str, assignment: str) -> dict[str, CellGr
     return grades
 
 
+def _public_names(grades: Mapping[str, CellGrade]) -> list[str]:
+    """The graded functions: ``<name>`` of every ``test_<name>_public`` cell."""
+    return [k[len("test_") : -len("_public")] for k in grades
+            if k.startswith("test_") and k.endswith("_public")]
+
+
 def _function_rows(grades: Mapping[str, CellGrade]) -> list[tuple[str, str, str, str]]:
     rows = []
     for gid, grade in grades.items():
         if not gid.startswith("test_") or not gid.endswith("_public"):
             continue
         name = gid[len("test_") : -len("_public")]
-        hidden = grades.get(f"test_{name}_hidden")
+        # credit, issue 14: the hidden points are split over test_<name>_<concern> cells
+        prefix = f"test_{name}_"
+        hidden = [g for k, g in grades.items() if k.startswith(prefix) and k != gid
+                  and not any(k.startswith(f"test_{o}_") and len(o) > len(name)
+                              for o in _public_names(grades))]
         public_text = f"{grade.score or 0:g}/{grade.points:g}"
-        hidden_text = f"{(hidden.score or 0) if hidden else 0:g}/{hidden.points if hidden else 0:g}"
+        hidden_text = (f"{sum(h.score or 0 for h in hidden):g}/"
+                       f"{sum(h.points for h in hidden):g}")
         rows.append((name, public_text, hidden_text, ""))
     for gid, grade in grades.items():
         if gid.startswith("q_"):
@@ -284,7 +295,7 @@ def print_table(
         failures = [
             (gid, m)
             for gid, grade in all_grades[s].items()
-            if gid.endswith("_hidden")
+            if gid.startswith("test_") and not gid.endswith("_public")
             for m in grade.messages
         ]
         if failures and s != "empty":

@@ -3,8 +3,9 @@
 A hidden test cell of the assignments contains only::
 
     from course_lib.grading import check_hidden
-    check_hidden("he_normal")
+    check_hidden("he_normal", "conv")
 
+(one cell per concern of the function; ``check_hidden("he_normal")`` judges all of them).
 ``check_hidden`` does not judge anything inside the kernel (an answer cell ran there before it and
 could have patched NumPy or this package). It
 
@@ -58,14 +59,19 @@ docstring for what an in-kernel check cannot stop.)
 """
 
 
-def check_hidden(function_name: str, *, notebook: str | os.PathLike[str] | None = None,
+def check_hidden(function_name: str, concern: str | None = None, *,
+                 notebook: str | os.PathLike[str] | None = None,
                  assignment: str | None = None) -> None:
     """Grade ``function_name`` of the current submission; ``AssertionError`` if it fails.
 
     Parameters
     ----------
     function_name
-        A graded function of DESIGN.md's exercise contract (e.g. ``"he_normal"``).
+        A graded function of the exercise contract (``course_lib/grading/CONTRACT.md``), e.g.
+        ``"he_normal"``.
+    concern
+        One concern of that function (e.g. ``"conv"``: the test cell
+        ``test_he_normal_conv``); None judges every concern.
     notebook
         The submitted notebook (default: found as described in the module docstring).
     assignment
@@ -84,7 +90,7 @@ def check_hidden(function_name: str, *, notebook: str | os.PathLike[str] | None 
         del sys.modules[name]
     fresh = importlib.import_module("course_lib.grading.hidden")
     setattr(fresh, "_CACHE", cache)  # noqa: B010 - a module attribute mypy cannot see
-    fresh._check_hidden(function_name, notebook, assignment)
+    fresh._check_hidden(function_name, notebook, assignment, concern)
 
 
 def find_notebook(function_name: str, assignment: str, directory: str | os.PathLike[str] = ".",
@@ -139,7 +145,7 @@ def _history_notebook(function_name: str, workdir: str) -> Path | None:
 
 
 def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
-                  assignment: str | None) -> None:
+                  assignment: str | None, concern: str | None = None) -> None:
     from .specs import assignment_of, get_spec
 
     a = assignment or assignment_of(function_name)
@@ -158,10 +164,21 @@ def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
             _CACHE[key] = _run_runner(path, a, None)
         verdict = _CACHE[key].get(function_name) or _run_runner(path, a, function_name)[
             function_name]
+    label = function_name
+    if concern is not None:
+        entry = (verdict.get("concerns") or {}).get(concern)
+        if entry is None:
+            raise AssertionError(f"{function_name}: no concern {concern!r} was judged;"
+                                 f" {verdict.get('message', '')}")
+        verdict = {"passed": entry.get("passed"), "message": entry.get("message"),
+                   "checks": [c for c in verdict.get("checks", [])
+                              if c.get("concern") in ("", concern)],
+                   "seeds": verdict.get("seeds", [])}
+        label = f"{function_name} [{concern}]"
     if not verdict.get("passed"):
-        raise AssertionError(str(verdict.get("message", f"{function_name} failed")))
+        raise AssertionError(str(verdict.get("message", f"{label} failed")))
     n = len(verdict.get("checks", []))
-    print(f"{function_name}: all {n} hidden checks passed (graded from the {source}; seeds"
+    print(f"{label}: all {n} hidden checks passed (graded from the {source}; seeds"
           f" {verdict.get('seeds', [])[:3]}...).")
 
 

@@ -75,8 +75,11 @@ __all__ = [
     "RestoreCells",
     "TolerantNotebookExporter",
     "apply_limits",
+    "hidden_check_call",
     "hidden_check_target",
     "judge_notebook",
+    "judged_outputs",
+    "test_cell_concern",
     "test_cell_function",
 ]
 
@@ -154,15 +157,17 @@ class LimitedKernelManager(AsyncKernelManager):
 # --------------------------------------------------------------------------- hidden cells
 
 
-def hidden_check_target(source: str) -> str | None:
-    """Return ``name`` if a cell's code is exactly the hidden-test call for ``name``.
+def hidden_check_call(source: str) -> tuple[str, str | None] | None:
+    """``(name, concern)`` if a cell's code is exactly a hidden-test call, else None.
 
     The recognised body (comments such as ``### BEGIN HIDDEN TESTS`` are ignored) is::
 
         from course_lib.grading import check_hidden
-        check_hidden("<name>")
+        check_hidden("<name>", "<concern>")
 
-    Any other code returns None and is executed in the kernel as usual.
+    or the one-argument form ``check_hidden("<name>")`` (concern None: every concern). Any
+    other code returns None and is executed in the kernel as usual.
+    (credit, issue 14: the two-argument form; see course_lib/grading/CONTRACT.md.)
     """
     try:
         tree = ast.parse(source)
@@ -183,13 +188,23 @@ def hidden_check_target(source: str) -> str | None:
         and isinstance(call.value, ast.Call)
         and isinstance(call.value.func, ast.Name)
         and call.value.func.id == "check_hidden"
-        and len(call.value.args) == 1
+        and len(call.value.args) in (1, 2)
         and not call.value.keywords
-        and isinstance(call.value.args[0], ast.Constant)
-        and isinstance(call.value.args[0].value, str)
+        and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                for a in call.value.args)
     ):
         return None
-    return call.value.args[0].value
+    args = [str(a.value) for a in call.value.args if isinstance(a, ast.Constant)]
+    return args[0], (args[1] if len(args) == 2 else None)
+
+
+def hidden_check_target(source: str) -> str | None:
+    """Return ``name`` if a cell's code is exactly a hidden-test call for ``name``.
+
+    See :func:`hidden_check_call` (which also returns the concern).
+    """
+    found = hidden_check_call(source)
+    return None if found is None else found[0]
 
 
 def test_cell_function(grade_id: str, functions: list[str]) -> str | None:
@@ -202,6 +217,14 @@ def test_cell_function(grade_id: str, functions: list[str]) -> str | None:
     return best
 
 
+def test_cell_concern(grade_id: str, functions: list[str]) -> tuple[str, str] | None:
+    """``(name, concern)`` of a test cell ``test_<name>_<concern>`` (credit, issue 14)."""
+    name = test_cell_function(grade_id, functions)
+    if name is None or grade_id == f"test_{name}":
+        return None
+    return name, grade_id[len(f"test_{name}_"):]
+
+
 @dataclass
 class HiddenJudgement:
     """The out-of-kernel verdict on one graded function of one notebook."""
@@ -212,20 +235,61 @@ class HiddenJudgement:
     integrity: list[str] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
 
-    def outputs(self) -> list[NotebookNode]:
+    def concern_verdict(self, concern: str | None) -> tuple[bool, str]:
+        """``(passed, message)`` of one concern (None: the whole function)."""
+        if concern is None:
+            return self.passed, self.message
+        concerns = self.record.get("concerns")
+        if self.integrity or not concerns:
+            # a rule was broken, or no concern-level verdict (the function is missing, the
+            # grader failed): the whole function's verdict decides every concern
+            return self.passed and not self.integrity, self.message
+        entry = concerns.get(concern) if isinstance(concerns, Mapping) else None
+        if not isinstance(entry, Mapping):
+            return False, f"{self.function}: the grader has no concern {concern!r}"
+        return bool(entry.get("passed")), str(entry.get("message", ""))
+
+    def outputs(self, concern: str | None = None) -> list[NotebookNode]:
         """The cell outputs that nbgrader scores: nothing on success, an error on failure."""
-        if self.passed:
-            text = f"hidden checks of {self.function}: passed\n"
+        passed, message = self.concern_verdict(concern)
+        label = self.function if concern is None else f"{self.function} [{concern}]"
+        if passed:
+            text = f"hidden checks of {label}: passed\n"
             return [_nbf.v4.new_output("stream", name="stdout", text=text)]
         ename = "IntegrityError" if self.integrity else "AssertionError"
         return [
             _nbf.v4.new_output(
                 "error",
                 ename=ename,
-                evalue=self.message,
-                traceback=[f"\x1b[0;31m{ename}\x1b[0m: {self.message}"],
+                evalue=message,
+                traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"],
             )
         ]
+
+
+def judged_outputs(outputs: list[NotebookNode], judgement: HiddenJudgement,
+                   concern: str) -> list[NotebookNode]:
+    """A visible test cell's outputs with its points decided by the judge (credit, issue 14).
+
+    The cell ran in the student's kernel (its output stays for the feedback), but whether it
+    scores is the judge's verdict on ``concern`` (e.g. ``public``), computed from the bytes the
+    student's functions returned: an error the kernel raised is turned into a note if the
+    judge passed the concern, and a judge failure adds an error if the kernel raised none.
+    """
+    passed, message = judgement.concern_verdict(concern)
+    if judgement.integrity:
+        return integrity_outputs(judgement)
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    if passed:
+        if not errors:
+            return outputs
+        kept = [o for o in outputs if o.get("output_type") != "error"]
+        note = (f"The grader re-ran this cell's checks on the values your functions returned"
+                f" and they passed ({errors[0].get('ename')} in the notebook's own run).\n")
+        return [*kept, _nbf.v4.new_output("stream", name="stdout", text=note)]
+    if errors:
+        return outputs
+    return [*outputs, _error_output("AssertionError", message)]
 
 
 def _plain(value: Any) -> Any:
@@ -304,13 +368,38 @@ def judge_notebook(
 
 def plan_hidden(nb: NotebookNode) -> dict[int, str]:
     """Cell index -> function name for every code cell that is a recognised hidden-test call."""
+    return {i: name for i, (name, _) in plan_hidden_concerns(nb).items()}
+
+
+def plan_hidden_concerns(nb: NotebookNode) -> dict[int, tuple[str, str | None]]:
+    """Cell index -> ``(function, concern)`` of every recognised hidden-test call."""
     plan = {}
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            name = hidden_check_target(cell.source)
-            if name is not None:
-                plan[i] = name
+            found = hidden_check_call(cell.source)
+            if found is not None:
+                plan[i] = found
     return plan
+
+
+def visible_test_outputs(grade_id: str, outputs: list[NotebookNode],
+                         judgements: Mapping[str, HiddenJudgement],
+                         functions: list[str]) -> list[NotebookNode]:
+    """The scored outputs of a visible test cell that ran in the kernel (credit, issue 14).
+
+    A cell ``test_<name>_<concern>`` of a judged function whose judge knows that concern
+    (``public``) scores by the judge's verdict (:func:`judged_outputs`); any other test cell of
+    a judged function keeps its outputs unless the function broke a rule.
+    """
+    found = test_cell_concern(grade_id, functions)
+    name = test_cell_function(grade_id, functions)
+    if found is not None and found[0] in judgements:
+        j = judgements[found[0]]
+        if found[1] in (j.record.get("concerns") or {}):
+            return judged_outputs(outputs, j, found[1])
+    if name is not None and name in judgements and judgements[name].integrity:
+        return integrity_outputs(judgements[name])
+    return outputs
 
 
 def integrity_outputs(judgement: HiddenJudgement) -> list[NotebookNode]:
@@ -447,14 +536,14 @@ class ResilientExecute(Execute):  # type: ignore[misc]
         self._check_assign_resources(resources)
         self._chars = {}
         info = (resources or {}).get("nbgrader", {})
-        hidden = plan_hidden(nb) if self.judge_hidden_out_of_kernel else {}
+        hidden = plan_hidden_concerns(nb) if self.judge_hidden_out_of_kernel else {}
         judgements: dict[str, HiddenJudgement] = {}
         if hidden:
             t0 = time.perf_counter()
             judgements = judge_notebook(
                 nb,
                 info.get("assignment", ""),
-                sorted(set(hidden.values())),
+                sorted({name for name, _ in hidden.values()}),
                 info.get("notebook", "notebook"),
             )
             self.log.info("hidden cells judged out of kernel in %.2f s", time.perf_counter() - t0)
@@ -464,9 +553,7 @@ class ResilientExecute(Execute):  # type: ignore[misc]
             gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
             if not cell.metadata.get("nbgrader", {}).get("grade"):
                 return
-            name = test_cell_function(gid, functions)
-            if name is not None and judgements[name].integrity:
-                cell.outputs = integrity_outputs(judgements[name])
+            cell.outputs = visible_test_outputs(gid, cell.outputs, judgements, functions)
 
         run_cells_resilient(self, hidden, judgements, after_cell)
         self.set_widgets_metadata()
@@ -487,7 +574,7 @@ class ResilientExecute(Execute):  # type: ignore[misc]
 
 def run_cells_resilient(
     client: ResilientExecute,
-    hidden: Mapping[int, str],
+    hidden: Mapping[int, tuple[str, str | None]],
     judgements: Mapping[str, HiddenJudgement],
     after_cell: Callable[[int, NotebookNode], None],
 ) -> None:
@@ -518,7 +605,8 @@ def run_cells_resilient(
                     if cell.cell_type != "code":
                         continue
                     if i in hidden:
-                        cell.outputs = judgements[hidden[i]].outputs()
+                        name, concern = hidden[i]  # credit, issue 14: one cell per concern
+                        cell.outputs = judgements[name].outputs(concern)
                         continue
                     try:
                         client.preprocess_cell(cell, client.resources, i)

@@ -1,7 +1,8 @@
 """Grade a submitted notebook: find the answers, scan them, run them in the sandbox, judge them.
 
 ``grade_notebook(path, assignment)`` returns one :class:`FunctionVerdict` per graded function of
-the assignment (DESIGN.md's exercise contract); ``grade_function`` grades one. The command line
+the assignment (the exercise contract: ``course_lib/grading/CONTRACT.md``); ``grade_function``
+grades one. The command line
 entry point, used by the hidden test cells through :func:`course_lib.grading.check_hidden` and by
 batch grading, is::
 
@@ -65,6 +66,7 @@ from .stats import CheckResult, _plain
 __all__ = [
     "Cheat",
     "FunctionVerdict",
+    "Passed",
     "Submission",
     "grade_function",
     "grade_notebook",
@@ -531,13 +533,46 @@ def _cheats_for(fn: str, cheats: Sequence[Cheat], st: _Structure, graded: set[st
 # =========================================================================== verdicts
 
 
+class Passed(int):
+    """Whether a verdict passed: truthy iff every check passed; call it for one concern.
+
+    ``verdict.passed`` keeps working as the boolean it always was (``if v.passed``,
+    ``v.passed == True``), and ``verdict.passed("conv")`` is the verdict of one concern
+    (credit, issue 14: one test cell per concern).
+    """
+
+    _checks: Sequence[CheckResult]
+
+    def __new__(cls, value: bool, checks: Sequence[CheckResult] = ()) -> Passed:
+        obj = super().__new__(cls, bool(value))
+        obj._checks = checks
+        return obj
+
+    def __call__(self, concern: str | None = None) -> bool:
+        if concern is None:
+            return bool(self)
+        relevant = [c for c in self._checks if c.concern in ("", concern)]
+        return any(c.concern == concern for c in relevant) and all(c.passed for c in relevant)
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
+
+    def __deepcopy__(self, memo: Any) -> bool:
+        return bool(self)
+
+
 @dataclass
 class FunctionVerdict:
-    """The grade of one function, with everything needed to re-derive it."""
+    """The grade of one function, with everything needed to re-derive it.
+
+    ``passed`` is truthy iff every check passed, and ``passed(concern)`` is the verdict of one
+    concern (the checks of that concern plus those that count in every concern, such as a
+    missing function); :meth:`message_for` is that concern's failure message.
+    """
 
     assignment: str
     function: str
-    passed: bool
+    passed: Passed
     message: str
     checks: list[CheckResult]
     seeds: list[int]
@@ -548,15 +583,33 @@ class FunctionVerdict:
     cheats: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.passed = Passed(bool(self.passed), self.checks)
+
     @property
     def n_failed(self) -> int:
         """Number of failed checks."""
         return sum(not c.passed for c in self.checks)
 
+    @property
+    def concerns(self) -> list[str]:
+        """The concerns the checks were tagged with, in order of first appearance."""
+        return list(dict.fromkeys(c.concern for c in self.checks if c.concern))
+
+    def message_for(self, concern: str | None = None) -> str:
+        """The summary of ``concern``'s checks (failed ones with hints), or of all if None."""
+        if concern is None:
+            return self.message
+        checks = [c for c in self.checks if c.concern in ("", concern)]
+        return _summarize(f"{self.function} [{concern}]", checks, [])
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serializable form."""
+        """JSON-serializable form (``concerns`` maps each concern to its verdict and message)."""
         d = asdict(self)
+        d["passed"] = bool(self.passed)
         d["checks"] = [c.to_dict() for c in self.checks]
+        d["concerns"] = {k: {"passed": self.passed(k), "message": self.message_for(k)}
+                         for k in self.concerns}
         plain: dict[str, Any] = _plain(d)
         return plain
 
@@ -564,6 +617,7 @@ class FunctionVerdict:
     def from_dict(cls, d: Mapping[str, Any]) -> FunctionVerdict:
         """Inverse of :meth:`to_dict`."""
         data = dict(d)
+        data.pop("concerns", None)
         data["checks"] = [CheckResult.from_dict(c) for c in data.get("checks", [])]
         return cls(**data)
 
@@ -587,6 +641,8 @@ def _versions(run: SandboxRun | None) -> dict[str, str]:
 
 def _summarize(fn: str, checks: Sequence[CheckResult], cheats: Sequence[str]) -> str:
     failed = [c for c in checks if not c.passed]
+    if not checks:
+        return f"{fn}: FAILED (no checks were made)"
     if not failed and not cheats:
         return f"{fn}: all {len(checks)} checks passed."
     lines = [f"{fn}: FAILED ({len(failed)} of {len(checks)} checks)"]
@@ -657,7 +713,7 @@ def _judge(spec: FunctionSpec, outs: Sequence[CallOutcome], seeds: Sequence[int]
     out_text = "".join(o.output for o in outs)[:2000]
     judge_s = time.perf_counter() - t0
     return FunctionVerdict(
-        assignment=spec.assignment, function=fn, passed=passed,
+        assignment=spec.assignment, function=fn, passed=Passed(passed),
         message=_summarize(fn, checks, cheat_msgs), checks=checks, seeds=list(seeds),
         base_seed=base_seed, tolerances=tolerances, versions=_versions(run),
         duration=t_sandbox + judge_s, cheats=cheat_msgs,
@@ -701,7 +757,7 @@ def _problem_verdicts(assignment: str, fns: Sequence[str], problem: str, base_se
     out = {}
     for fn in fns:
         chk = CheckResult("notebook", False, message=problem)
-        out[fn] = FunctionVerdict(assignment, fn, False, f"{fn}: FAILED - {problem}", [chk],
+        out[fn] = FunctionVerdict(assignment, fn, Passed(False), f"{fn}: FAILED - {problem}", [chk],
                                   make_seeds(fn, base_seed), base_seed, {}, _versions(None), 0.0)
     return out
 

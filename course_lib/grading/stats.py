@@ -91,6 +91,11 @@ class CheckResult:
         What was measured and expected, in one sentence.
     hint
         What the typical mistake behind this failure is (empty when passed or unknown).
+    concern
+        The concern of the function this check judges (``"dense"``, ``"conv"``, ``"family"``,
+        ``"rng"``, ``"public"``...: one test cell ``test_<function>_<concern>`` each, see
+        ``course_lib/grading/CONTRACT.md``); ``""`` for checks that count in every concern
+        (the function is missing, the notebook is unreadable, a rule was broken).
     """
 
     name: str
@@ -103,6 +108,8 @@ class CheckResult:
     message: str = ""
     hint: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    concern: str = ""
+    """The concern (test cell) this check belongs to; ``""`` counts in every concern."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable dict (NaN and infinities become strings)."""

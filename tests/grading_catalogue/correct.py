@@ -149,7 +149,9 @@ def _ps2(i: int) -> dict[str, str]:
     for scheme, v in var.items():
         for fam, body in (("normal", normal), ("uniform", uniform)):
             src = (f"\ndef {scheme}_{fam}(shape, *, rng):\n"
-                   "    fan_in, fan_out = compute_fans(shape)\n" + body.format(v=v) + "\n")
+                   "    fan_in, fan_out = compute_fans(shape)\n"
+                   "    fan_in, fan_out = max(fan_in, 1), max(fan_out, 1)  # nothing to draw\n"
+                   + body.format(v=v) + "\n")
             if i == 2 and fam == "normal":
                 src = BOX_MULLER + src
             out[f"{scheme}_{fam}"] = src
@@ -190,7 +192,7 @@ def layer_stds(activations):
 def signal_preserving_std(n_in, activation):
     gains = {"linear": 1.0, "tanh": 1.0, "relu": 2.0}
     if activation == "sigmoid":
-        raise ValueError("sigmoid is not zero-centred: no std keeps the variance constant")
+        raise ValueError("sigmoid: not homogeneous, mean 1/2: no std makes it the identity")
     if activation not in gains:
         raise ValueError(f"unknown activation {activation!r}")
     return math.sqrt(gains[activation] / n_in)
@@ -233,7 +235,7 @@ def signal_preserving_std(n_in, activation):
         return 1.0 / np.sqrt(n_in)
     if activation == "relu":
         return np.sqrt(2.0 / n_in)
-    raise ValueError(f"no signal-preserving std for {activation!r} (sigmoid is not centred)")
+    raise ValueError(f"no signal-preserving std for {activation!r} (sigmoid: none is identity)")
 ''',
     },
     {
@@ -268,7 +270,7 @@ def layer_stds(activations):
 def signal_preserving_std(n_in, activation):
     table = {"linear": 1, "tanh": 1, "relu": 2}
     if activation not in table:
-        raise ValueError("sigmoid (or unknown): the mean is not 0, so no std preserves it")
+        raise ValueError("sigmoid (or unknown): mean 1/2, so no std preserves forward and backward")
     return (table[activation] / n_in) ** 0.5
 ''',
     },
@@ -288,6 +290,8 @@ def truncated_normal(shape, std, *, rng):
     # resampling loop: draw in batches, keep the accepted ones
     '''
 def truncated_normal(shape, std, *, rng):
+    if std < 0:
+        raise ValueError(f"std must be >= 0, got {std}")
     n = int(np.prod(shape))
     kept = np.empty(0)
     while kept.size < n:
@@ -298,7 +302,7 @@ def truncated_normal(shape, std, *, rng):
     # inverse CDF with math.erf (the quantile by Newton's method on Phi)
     '''
 def _phi_cdf(x):
-    return 0.5 * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[float])(x / math.sqrt(2.0)))
 
 def _norm_ppf(u):
     x = np.zeros_like(u)
@@ -306,11 +310,13 @@ def _norm_ppf(u):
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
         step = (_phi_cdf(x) - u) / pdf
         x = np.clip(x - step, -2.0, 2.0)
-        if np.max(np.abs(step)) < 1e-12:
+        if step.size == 0 or np.max(np.abs(step)) < 1e-12:
             break
     return x
 
 def truncated_normal(shape, std, *, rng):
+    if not std >= 0:
+        raise ValueError("the std must be a non-negative number")
     lo = 0.5 * (1 + math.erf(-2 / math.sqrt(2)))
     u = rng.uniform(lo, 1.0 - lo, size=shape)
     return std * _norm_ppf(u)
@@ -347,7 +353,7 @@ def torch_fans(shape):
         "he_normal_truncated": '''
 def he_normal_truncated(shape, *, rng):
     fan_in = int(np.prod(shape[:-1]))
-    sigma = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+    sigma = math.sqrt(2.0 / max(fan_in, 1)) / 0.87962566103423978
     return truncated_normal(shape, sigma, rng=rng)
 ''',
         "torch_linear_default": '''
@@ -385,7 +391,7 @@ def torch_fans(shape):
         "he_normal_truncated": '''
 def he_normal_truncated(shape, *, rng):
     fan_in = shape[-2] * math.prod(shape[:-2])
-    s = np.sqrt(2.0 / fan_in) / 0.87962566103423978
+    s = np.sqrt(2.0 / max(fan_in, 1)) / 0.87962566103423978
     w = rng.normal(0.0, s, size=shape)
     out = np.abs(w) > 2 * s
     while np.any(out):
@@ -433,7 +439,7 @@ def torch_fans(shape):
 def he_normal_truncated(shape, *, rng):
     n = math.prod(shape)
     fan_in = n // shape[-1]
-    std = math.sqrt(2.0 / fan_in) / 0.87962566103423978
+    std = math.sqrt(2.0 / max(fan_in, 1)) / 0.87962566103423978
     z = rng.standard_normal(int(1.2 * n) + 64)
     z = z[np.abs(z) <= 2.0]
     while z.size < n:

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 WRONG_HE = '''
 def he_normal(shape, *, rng):
     fan_in, fan_out = compute_fans(shape)
-    return rng.normal(0.0, np.sqrt(1.0 / fan_in), size=shape)   # wrong: missing factor 2
+    return rng.normal(0.0, np.sqrt(1.0 / max(fan_in, 1)), size=shape)  # wrong: factor 2 missing
 '''
 RIGHT_HE = '''
 def he_normal(shape, *, rng):
     fan_in, fan_out = compute_fans(shape)
-    return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
+    return rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), size=shape)
 '''
 
 
@@ -201,9 +201,9 @@ def he_uniform(shape, *, rng):
     Case("wrong shape", "he_uniform", '''
 def he_uniform(shape, *, rng):
     fan_in, fan_out = compute_fans(shape)
-    b = np.sqrt(6 / fan_in)
+    b = np.sqrt(6 / max(fan_in, 1))
     return rng.uniform(-b, b, size=int(np.prod(shape)))
-''', ("has shape (200704,); expected (784, 256)",)),
+''', ("has shape (125440,); expected (784, 160)",)),
     Case("wrong type", "he_uniform", '''
 def he_uniform(shape, *, rng):
     return "weights"
@@ -213,7 +213,7 @@ def he_uniform(shape, *, rng):
     Case("function renamed", "he_uniform", '''
 def he_uniform_init(shape, *, rng):
     fan_in, fan_out = compute_fans(shape)
-    b = np.sqrt(6 / fan_in)
+    b = np.sqrt(6 / max(fan_in, 1))
     return rng.uniform(-b, b, size=shape)
 ''', ("function he_uniform not found",)),
 ]
@@ -223,6 +223,6 @@ def he_uniform(shape, *, rng):
     for _ in range(50):
         print("x" * 100_000)              # 5 MB of output
     fan_in, fan_out = compute_fans(shape)
-    b = np.sqrt(6 / fan_in)
+    b = np.sqrt(6 / max(fan_in, 1))
     return rng.uniform(-b, b, size=shape)
 '''

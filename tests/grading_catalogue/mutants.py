@@ -25,7 +25,9 @@ class Mutant:
 
 
 def _init(name: str, body: str) -> str:
+    # zero fans taken as 1 (the contract's edge case), so each mutant carries only its mistake
     return (f"def {name}(shape, *, rng):\n    fan_in, fan_out = compute_fans(shape)\n"
+            "    fan_in, fan_out = max(fan_in, 1), max(fan_out, 1)\n"
             + "\n".join("    " + ln for ln in body.strip().splitlines()) + "\n")
 
 
@@ -283,3 +285,60 @@ def torch_linear_default(in_features, out_features, *, rng):
     return rng.uniform(-b, b, (out_features, in_features)), rng.uniform(-b, b, out_features)
 ''', ("sqrt(6/in_features)",)),
 ]
+
+
+LOSES: dict[str, tuple[str, ...]] = {
+    'blog: uniform bounds with the same sign': ('public', 'dense', 'conv', 'family', 'rng'),
+    'blog: bound sqrt(1/n) instead of sqrt(3/n)': ('public', 'dense', 'conv'),
+    'blog: std = 1/fan_in': ('public', 'dense', 'conv'),
+    'blog: Glorot normal std sqrt(3/(n_in+n_out))': ('public', 'dense', 'conv'),
+    'blog: Xavier variance 2/(n_in*n_out)': ('public', 'dense', 'conv'),
+    'fan_out instead of fan_in': ('public', 'dense', 'conv'),
+    'fan_out instead of fan_in (uniform)': ('public', 'dense', 'conv'),
+    'variance passed as the std': ('public', 'dense', 'conv'),
+    'missing factor 2': ('public', 'dense', 'conv'),
+    'Xavier without the factor 2': ('public', 'dense', 'conv'),
+    'conv fans without the receptive field': ('public', 'dense', 'conv'),
+    'normal drawn where uniform is asked': ('public', 'family'),
+    'uniform drawn where normal is asked': ('public', 'family'),
+    'truncated normal where an untruncated one is asked': ('public', 'family'),
+    'global np.random': ('public', 'rng'),
+    'fixed seed inside': ('public', 'dense', 'conv', 'family', 'rng'),
+    'cached array ignoring rng': ('public', 'dense', 'conv', 'family', 'rng'),
+    'np.random.seed then global draws': ('public', 'dense', 'conv', 'family', 'rng'),
+    'float32': ('public', 'dense', 'conv'),
+    'wrong shape (transposed)': ('public', 'dense', 'conv'),
+    'NaN from a negative variance': ('public', 'dense', 'conv', 'family', 'rng'),
+    'returns a list': ('public', 'dense', 'conv', 'family'),
+    'no ValueError for 1-D shapes': ('public', 'errors'),
+    'swapped fans': ('public', 'dense', 'conv'),
+    'kernel size ignored': ('public', 'conv'),
+    'n_in forgotten': ('public', 'values', 'edges'),
+    'one normal with the total variance': ('family',),
+    'one w shared by all samples': ('variance', 'family', 'edges'),
+    'stds multiplied as variances': ('public', 'variance'),
+    'not divided by the batch size': ('public', 'dW2', 'dW1'),
+    'tanh derivative forgotten': ('public', 'dW1', 'edges'),
+    'ignores the initializer and rng': ('public', 'values', 'edges'),
+    'transposed weight shapes': ('public', 'values'),
+    'X included in the list': ('public', 'activations', 'edges'),
+    'returns pre-activations': ('public', 'activations', 'edges'),
+    'ddof=1': ('public', 'values', 'edges'),
+    'per-unit std averaged': ('public', 'values'),
+    'ReLU without the factor 2, no ValueError': ('public', 'values', 'sigmoid'),
+    'variance instead of std': ('public', 'values', 'sigmoid'),
+    'tanh gain 1, leaky slope default 0': ('public', 'values', 'edges'),
+    'Keras layout used for PyTorch shapes': ('public', 'dense', 'conv'),
+    'np.clip instead of truncation': ('public', 'variance', 'family'),
+    'no truncation at all': ('public', 'variance', 'family'),
+    'cut at +-2 in absolute units': ('public', 'variance', 'family'),
+    'no 0.8796 correction': ('public', 'dense', 'conv'),
+    'bound from out_features': ('public', 'weight', 'bias', 'edges'),
+    'weight stored as (in, out)': ('public', 'weight', 'edges'),
+    'He uniform bound sqrt(6/in)': ('public', 'weight', 'bias', 'edges'),
+}
+"""The concerns (test cells) each mutant must fail, and it must pass every other concern of its
+function: one mistake costs the points of the concerns it affects and no others. ``public`` is
+in most rows because the visible tests catch most mistakes too. Values that ignore the given
+rng (a fixed seed, a cached array) cost every concern: their statistics prove nothing."""
+
