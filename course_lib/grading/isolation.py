@@ -37,11 +37,11 @@ from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "SANDBOX_WORKDIR",
+    "UNSAFE_ENV",
     "Grading",
     "IsolationUnavailable",
     "Limits",
-    "SANDBOX_WORKDIR",
-    "UNSAFE_ENV",
     "check_isolation",
     "find_bwrap",
     "wrap",

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import builtins
-import io
 import json
 import math
 import os
@@ -33,8 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
