@@ -577,19 +577,30 @@ def grade_assignment(
         for s, digest in pending:
             fut = pool.submit(_work, assignment, s, tuple(notebooks))
             futures[fut] = (s, digest, time.monotonic())
-        for fut in cf.as_completed(futures):
-            s, digest, t0 = futures[fut]
-            try:
-                res = save_submission(course, gb, assignment, s, fut.result(), digest)
-            except Exception as exc:  # a grader failure on one submission never stops the rest
-                gb.db.rollback()
-                res = SubmissionResult(s, error=f"{type(exc).__name__}: {exc}")
-            res.seconds = time.monotonic() - t0
-            results.append(res)
-            if on_graded is not None:
-                on_graded(res)
-            last = f"{s}: ERROR" if res.error else f"{s}: {res.score:g}/{res.max_score:g}"
-            bar.step(last)
+        try:
+            for fut in cf.as_completed(futures):
+                s, digest, t0 = futures[fut]
+                try:
+                    res = save_submission(course, gb, assignment, s, fut.result(), digest)
+                except Exception as exc:  # a grader failure on one submission never stops the rest
+                    gb.db.rollback()
+                    res = SubmissionResult(s, error=f"{type(exc).__name__}: {exc}")
+                res.seconds = time.monotonic() - t0
+                results.append(res)
+                if on_graded is not None:
+                    on_graded(res)
+                last = f"{s}: ERROR" if res.error else f"{s}: {res.score:g}/{res.max_score:g}"
+                bar.step(last)
+        except KeyboardInterrupt:
+            # Ctrl-C: cancel what has not started and stop the workers now (their sandboxes die
+            # with them: bwrap --die-with-parent); a submission is marked done only after its
+            # notebook and grades are saved, so the next run picks up where this one stopped.
+            gb.db.rollback()
+            for fut in futures:
+                fut.cancel()
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            raise
     bar.close()
     results.sort(key=lambda r: r.student)
     return results
@@ -704,6 +715,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IsolationUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: every finished submission is saved; run the same command again "
+              "to grade the rest", file=sys.stderr)
+        return 130
     if Course(args.course).limits.isolate is False:
         print("UNSAFE: graded WITHOUT isolation (--unsafe-no-isolation): student code could "
               "read and write this machine as you.")

@@ -11,8 +11,8 @@ Two things live here, once:
     the command line that starts the child under bubblewrap (``bwrap``): its own user, PID,
     network, IPC, UTS and cgroup namespaces (no network at all, no other process visible), a new
     session, death with the grader, the interpreter and its packages mounted read-only, a private
-    tmpfs as ``/tmp`` and one private scratch directory as the only writable place and working
-    directory. The course directory (``solutions/``, ``course_lib/``, ``submitted/``,
+    tmpfs as ``/tmp`` and a private tmpfs ``/grading`` as the working directory and HOME (both
+    size-capped: a submission cannot fill the disk). The course directory (``solutions/``, ``course_lib/``, ``submitted/``,
     ``autograded/``, the gradebook, the configuration), HOME and every other directory are not
     mounted, so they do not exist inside. The child itself then sets its rlimits and a seccomp
     filter (:mod:`course_lib.grading.child`).
@@ -182,11 +182,14 @@ _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alte
         "nsswitch.conf", "passwd", "group", "matplotlibrc")
 
 
-def wrap(argv: list[str], scratch: str, env: dict[str, str]) -> list[str]:
-    """``argv`` as run inside a fresh bubblewrap sandbox whose only writable place is ``scratch``.
+def wrap(argv: list[str], env: dict[str, str], *, scratch_bytes: int = 256 * 2**20) -> list[str]:
+    """``argv`` as run inside a fresh bubblewrap sandbox.
 
-    ``env`` is the whole environment of the child (everything else is cleared). File
-    descriptors passed to the ``Popen`` stay open inside.
+    The only writable places are two private tmpfs of ``scratch_bytes`` each (memory, gone when
+    the child exits, so a submission can neither fill the disk nor leave files for another):
+    ``/grading`` (the working directory and HOME) and ``/tmp``. ``env`` is the whole
+    environment of the child (everything else is cleared). File descriptors passed to the
+    ``Popen`` stay open inside.
     """
     bwrap = find_bwrap()
     if bwrap is None:
@@ -210,8 +213,10 @@ def wrap(argv: list[str], scratch: str, env: dict[str, str]) -> list[str]:
         path = os.path.join("/etc", name)
         if os.path.exists(path):
             cmd += ["--ro-bind", path, path]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            "--bind", scratch, SANDBOX_WORKDIR, "--chdir", SANDBOX_WORKDIR, "--", *argv]
+    size = str(int(scratch_bytes))
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp",
+            "--size", size, "--tmpfs", SANDBOX_WORKDIR, "--remount-ro", "/",
+            "--chdir", SANDBOX_WORKDIR, "--", *argv]
     return cmd
 
 
@@ -236,17 +241,14 @@ _NO_USERNS = (
 
 @lru_cache(maxsize=4)
 def _probe(bwrap: str, extra: tuple[str, ...]) -> str | None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="grading-probe-") as scratch:
-        cmd = wrap([sys.executable, "-I", "-S", "-c", "pass"], scratch, {"PATH": "/usr/bin"})
-        cmd = [bwrap, *extra, *cmd[1:]]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if proc.returncode != 0:
-            return (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    cmd = wrap([sys.executable, "-I", "-S", "-c", "pass"], {"PATH": "/usr/bin"})
+    cmd = [bwrap, *extra, *cmd[1:]]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if proc.returncode != 0:
+        return (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
     return None
 
 

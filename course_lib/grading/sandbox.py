@@ -305,7 +305,7 @@ class _Child:
         }
         argv = [sys.executable, "-I", "-c", _child_source(), "--child", str(w)]
         if limits.isolate:
-            argv = isolation.wrap(argv, workdir, env)
+            argv = isolation.wrap(argv, env, scratch_bytes=4 * limits.file_bytes)
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
