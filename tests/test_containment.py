@@ -66,17 +66,21 @@ def test_the_machine_is_untouched(g: Graded) -> None:
 def test_catalogue_can_fail(g: Graded) -> None:
     """The gate is not vacuous: the same acts succeed without the sandbox (harmless ones only).
 
-    Reading the listener port and the judge's source, and writing /tmp inside a scratch dir, are
+    Connecting to a loopback listener, reading the judge's source and starting a program are
     tried in a plain child process: each succeeds there, so a sandbox that let them through
     would give the author full marks and fail the tests above.
     """
-    port = cases.ENV["port"]
+    from hostile.graded import _Listener
+
+    listener = _Listener()
     spec = f"{cases.ENV['repo']}/course_lib/grading/specs.py"
-    code = (f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).close()\n"
-            f"assert open({spec!r}).read()\nimport os\nassert os.system('true') == 0\n")
+    code = (f"import socket\nsocket.create_connection(('127.0.0.1', {listener.port}), timeout=2)"
+            f".sendall(b'hi')\nassert open({spec!r}).read()\nimport os\n"
+            "assert os.system('true') == 0\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0, proc.stderr
+    assert listener.close() == [b"connected:hi"]  # the listener does record connections
 
 
 def test_ctrl_c_leaves_no_process_and_no_half_graded_submission(g: Graded) -> None:

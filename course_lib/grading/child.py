@@ -157,7 +157,7 @@ def install_seccomp() -> str:
     try:
         import errno
 
-        import pyseccomp as sc
+        import pyseccomp as sc  # type: ignore[import-untyped]
     except Exception as exc:  # not installed, or no libseccomp on this machine
         return f"unavailable ({type(exc).__name__})"
     try:
@@ -337,7 +337,7 @@ def transform(source: str) -> str:
     except Exception:  # no IPython: drop magic lines
         return "\n".join("pass" if re.match(r"^\s*[%!]", ln) else ln
                          for ln in source.splitlines()) + "\n"
-    out: str = TransformerManager().transform_cell(source)
+    out: str = TransformerManager().transform_cell(source)  # type: ignore[no-untyped-call]
     return out
 
 
@@ -377,21 +377,17 @@ def run_cell(source: str, index: int, ns: dict[str, Any], outputs: Outputs,
     try:
         code = transform(source)
         tree = compile(code, f"<cell {index}>", "exec", flags=0x400, dont_inherit=True)  # AST
-    except SyntaxError as exc:
-        err = exc_value(exc, 0)
-        _error_output(outputs, err)
-        return "syntax", err
-    except Exception as exc:  # the transformer itself failed
-        err = exc_value(exc, 0)
-        _error_output(outputs, err)
-        return "syntax", err
+    except Exception as exc:  # a SyntaxError, or the transformer itself failed
+        bad = exc_value(exc, 0)
+        _error_output(outputs, bad)
+        return "syntax", bad
     import ast
 
     last: ast.expr | None = None
     body = list(tree.body)  # type: ignore[attr-defined]
     if body and isinstance(body[-1], ast.Expr):
         last = body.pop().value
-    err = None
+    err: dict[str, Any] | None = None
     try:
         exec(compile(ast.Module(body=body, type_ignores=[]), f"<cell {index}>", "exec"), ns)
         if last is not None:

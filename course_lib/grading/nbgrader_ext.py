@@ -208,12 +208,15 @@ def autograde_notebook(nb: NotebookNode, assignment: str, limits: Limits) -> Aut
         if tgt is not None:
             name, concern = tgt
             ok, judged = _judge_outputs(verdicts.get(name), name, concern, hidden=False)
-            own = [o for o in cell.outputs if o.get("output_type") != "error"]
-            if ok and len(own) != len(cell.outputs):
-                own.append(_nbf.v4.new_output("stream", name="stderr", text=(
-                    "[grader] this cell raised an error in your notebook's process, but the "
-                    "judge's own checks of the values your function returned passed\n")))
-            cell.outputs = own if ok else [*own, *judged]
+            if ok:  # the student's own process may have failed: the judge decides
+                errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+                cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"]
+                for o in errors:
+                    cell.outputs.append(_nbf.v4.new_output("stream", name="stderr", text=(
+                        f"[grader] in your notebook's process this cell raised {o.ename}, but "
+                        "the judge's checks of the values your function returned passed\n")))
+            else:
+                cell.outputs = [*cell.outputs, *judged]
         for o in cell.outputs:
             if o.get("output_type") == "error" and o.get("ename") not in (
                     "KernelDied", "CellTimeoutError"):

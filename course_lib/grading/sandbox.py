@@ -256,9 +256,11 @@ class _ChildDied(Exception):
         self.detail = detail
 
 
-def _describe_exit(code: int | None) -> str:
+def _describe_exit(code: int | None, isolated: bool = False) -> str:
     if code is None:
         return "the process did not exit"
+    if isolated and code > 128:  # bwrap reports a child killed by signal N as 128 + N
+        code = 128 - code
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -385,7 +387,8 @@ class _Child:
         except EOFError:
             code = self.proc.wait(timeout=10)
             self.dead = True
-            raise _ChildDied("crash", _describe_exit(code) + self._stderr_tail()) from None
+            raise _ChildDied("crash", _describe_exit(code, self.limits.isolate)
+                             + self._stderr_tail()) from None
         except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             self.kill()
             raise _ChildDied("crash", f"the grading process sent malformed data ({exc})") from None
@@ -394,7 +397,7 @@ class _Child:
         try:
             self.stderr_file.seek(0, os.SEEK_END)
             size = self.stderr_file.tell()
-            self.stderr_file.seek(max(0, size - 600))
+            self.stderr_file.seek(max(0, size - 4000))
             tail = self.stderr_file.read().decode(errors="replace").strip()
         except OSError:
             return ""

@@ -176,7 +176,9 @@ def _invalid_json(rel: Any, a: Answers) -> bytes:
 
 
 def _memory_hog(rel: Any, a: Answers) -> Any:
-    hog = "_hog = []\nwhile True:\n    _hog.append(np.ones(2**24))  # 128 MB, touched\n"
+    # 128 MB blocks without end (untouched, so a loaded machine reaches the limit at once; a
+    # missing limit would show as a timeout instead of MemoryError and fail the test)
+    hog = "_hog = []\nwhile True:\n    _hog.append(np.empty(2**24))\n"
     return fill(rel, _set(a, "lecun_normal", hog + a["lecun_normal"]))
 
 
