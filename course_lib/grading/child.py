@@ -40,10 +40,52 @@ import struct
 import sys
 import time
 import traceback
+from builtins import (  # noqa: UP029
+    BaseException,
+    Exception,
+    abs,
+    bool,
+    callable,
+    dict,
+    float,
+    int,
+    isinstance,
+    len,
+    list,
+    object,
+    print,
+    repr,
+    str,
+    tuple,
+    type,
+)
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+# The child's own references to the builtins and NumPy functions it uses after student code ran
+# (the `from builtins import` above binds them as this module's globals): a student who patches
+# `builtins.isinstance` or `np.ascontiguousarray` changes only what their own code sees.
+_ascontiguousarray = np.ascontiguousarray
+
+
+def _pin_builtins() -> None:
+    """Give the modules the protocol runs through their own copy of today's builtins.
+
+    They then no longer look names up in :mod:`builtins`, so ``builtins.isinstance = ...`` in a
+    student's cell cannot break the framing of the results (it changes only the student's code).
+    """
+    import json.decoder
+    import json.encoder
+    import linecache
+
+    snapshot = {k: v for k, v in vars(builtins).items() if not k.startswith("__")}
+    for mod in (json, json.encoder, json.decoder, traceback, linecache, base64):
+        for k, v in snapshot.items():
+            mod.__dict__.setdefault(k, v)
+
+_array_equal = np.array_equal
 
 MAX_ARRAY_BYTES = 256 * 2**20
 MAX_ITEMS = 1000
@@ -214,7 +256,7 @@ def encode(value: Any, buffers: list[bytes], depth: int = 0,
         nbytes = int(base.size) * int(dt.itemsize)
         if nbytes > MAX_ARRAY_BYTES:
             return {"t": "object", "cls": cls, "repr": f"array of {nbytes} bytes (too large)"}
-        raw = np.ndarray.tobytes(np.ascontiguousarray(base))
+        raw = np.ndarray.tobytes(_ascontiguousarray(base))
         buffers.append(raw)
         return {"t": "array", "dtype": dt.str, "shape": [int(s) for s in base.shape], "cls": cls,
                 "buf": len(buffers) - 1}
@@ -417,6 +459,7 @@ def main(result_fd: int) -> None:  # pragma: no cover - runs in the child proces
     os.dup2(devnull, 1)
     out = os.fdopen(result_fd, "wb", buffering=0)
     isolate_imports()
+    _pin_builtins()
     spec = json.loads(proto_in.readline())
     # Import what the judged calls need before the filter (NumPy's first import reads files).
     global_rand = np.random.mtrand._rand
@@ -495,7 +538,7 @@ def main(result_fd: int) -> None:  # pragma: no cover - runs in the child proces
                 buffers = []
             secs = time.perf_counter() - t0
             after: Any = get_global()
-            touched = not (before[0] == after[0] and bool(np.array_equal(before[1], after[1]))
+            touched = not (before[0] == after[0] and bool(_array_equal(before[1], after[1]))
                            and before[2:] == after[2:])
             text = outputs.text()
             outputs.take()
