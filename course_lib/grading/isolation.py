@@ -195,7 +195,10 @@ def wrap(argv: list[str], env: dict[str, str], *, scratch_bytes: int = 256 * 2**
     bwrap = find_bwrap()
     if bwrap is None:
         raise IsolationUnavailable(_NO_BWRAP)
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+    # --as-pid-1: the child is its namespace's init (no bwrap reaper in between), so its CPU time
+    # reaches the grader's rusage; it cannot fork anyway (seccomp), so there is nothing to reap.
+    cmd = [bwrap, "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session",
+           "--cap-drop", "ALL",
            "--hostname", "grading", "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
