@@ -23,11 +23,10 @@ could have patched NumPy or this package). It
 
 What an in-kernel check cannot stop: code in an answer cell runs in the grading kernel before
 this cell, so it can replace ``check_hidden`` itself (``course_lib.grading.check_hidden = ...``),
-``subprocess``, ``builtins`` or the ``AssertionError`` that nbgrader looks for. The static scan
-of :mod:`course_lib.grading.runner` names such code and fails the function, and the verdicts
-are the authority: an instructor who wants grades no kernel can influence grades with the
-runner directly (``python -I -m course_lib.grading.runner`` per submission, or the batch
-command), ideally in a container without network.
+``subprocess``, ``builtins`` or the ``AssertionError`` that nbgrader looks for. This path is
+only a fallback: the course's configuration never runs hidden cells in a kernel (the engine of
+:mod:`course_lib.grading.nbgrader_ext` judges them, isolated, for ``nbgrader autograde`` and
+``make grade`` alike).
 """
 
 from __future__ import annotations
@@ -58,14 +57,17 @@ docstring for what an in-kernel check cannot stop.)
 """
 
 
-def check_hidden(function_name: str, *, notebook: str | os.PathLike[str] | None = None,
+def check_hidden(function_name: str, concern: str | None = None, *,
+                 notebook: str | os.PathLike[str] | None = None,
                  assignment: str | None = None) -> None:
     """Grade ``function_name`` of the current submission; ``AssertionError`` if it fails.
 
     Parameters
     ----------
     function_name
-        A graded function of DESIGN.md's exercise contract (e.g. ``"he_normal"``).
+        A graded function of the exercise contract (e.g. ``"he_normal"``).
+    concern
+        Only the judge's checks of this concern (e.g. ``"conv"``); None: every check.
     notebook
         The submitted notebook (default: found as described in the module docstring).
     assignment
@@ -84,7 +86,7 @@ def check_hidden(function_name: str, *, notebook: str | os.PathLike[str] | None 
         del sys.modules[name]
     fresh = importlib.import_module("course_lib.grading.hidden")
     setattr(fresh, "_CACHE", cache)  # noqa: B010 - a module attribute mypy cannot see
-    fresh._check_hidden(function_name, notebook, assignment)
+    fresh._check_hidden(function_name, notebook, assignment, concern)
 
 
 def find_notebook(function_name: str, assignment: str, directory: str | os.PathLike[str] = ".",
@@ -138,8 +140,19 @@ def _history_notebook(function_name: str, workdir: str) -> Path | None:
     return path
 
 
+def _concern_passed(verdict: dict[str, Any], concern: str | None) -> bool:
+    """A verdict dict's result for ``concern``: its checks of that concern (and the untagged)."""
+    if concern is None:
+        return bool(verdict.get("passed"))
+    checks = [c for c in verdict.get("checks", []) if isinstance(c, dict)]
+    tagged = [c for c in checks if c.get("concern") == concern]
+    if not tagged:
+        return bool(verdict.get("passed"))
+    return all(c.get("passed") for c in tagged + [c for c in checks if not c.get("concern")])
+
+
 def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
-                  assignment: str | None) -> None:
+                  assignment: str | None, concern: str | None = None) -> None:
     from .specs import assignment_of, get_spec
 
     a = assignment or assignment_of(function_name)
@@ -158,7 +171,7 @@ def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
             _CACHE[key] = _run_runner(path, a, None)
         verdict = _CACHE[key].get(function_name) or _run_runner(path, a, function_name)[
             function_name]
-    if not verdict.get("passed"):
+    if not _concern_passed(verdict, concern):
         raise AssertionError(str(verdict.get("message", f"{function_name} failed")))
     n = len(verdict.get("checks", []))
     print(f"{function_name}: all {n} hidden checks passed (graded from the {source}; seeds"
