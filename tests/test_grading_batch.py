@@ -187,3 +187,37 @@ def test_merge_brings_another_machines_grades(g: Graded) -> None:
         assert (g.fresh / "autograded" / case.name / cases.ASSIGNMENT
                 / f"{cases.NOTEBOOK}.ipynb").exists()
         assert (g.fresh / ".grading" / "records" / cases.ASSIGNMENT / case.name).is_dir()
+
+
+def test_unsafe_mode_is_stated_in_the_notebook_record(tmp_path: object) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('hi')")]
+    done = nbgrader_ext.autograde_notebook(nb, "not_an_assignment", LIMITS.unsafe())
+    assert done.reasons[0].startswith("UNSAFE")
+    assert done.run["isolation"].startswith("NONE")
+    assert done.nb.cells[0].outputs[0]["text"] == "hi\n"
+    safe = nbgrader_ext.autograde_notebook(nb, "not_an_assignment", LIMITS)
+    assert safe.run["isolation"] == "bwrap" and not safe.reasons
+
+
+def test_make_grade_refuses_without_user_namespaces(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bwrap that cannot create namespaces (a fake one, as on Ubuntu 24.04's default AppArmor
+    policy): one message with the fix, exit status 2, nothing graded."""
+    from course_lib.grading import isolation
+
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(isolation, "find_bwrap", lambda: str(fake))
+    isolation._probe.cache_clear()
+    assert batch.main(["ps2_initializers", "--course", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "setting up uid map: Permission denied" in err
+    assert "kernel.apparmor_restrict_unprivileged_userns=0" in err and "UNSAFE=1" in err
+    assert not (tmp_path / "autograded").exists()
+    isolation._probe.cache_clear()
