@@ -24,29 +24,29 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 
-# Per-cell execution timeout while autograding (seconds). nbgrader's own default is 30 s; a hidden
-# test cell judges its function in a fresh, resource-limited process, which takes a few seconds.
-c.ExecutePreprocessor.timeout = 180
-
 # Feedback never shows the hidden tests' source (plain nbgrader 0.9.6 does: jupyter/nbgrader#917,
 # #1363): HideHiddenTests removes the hidden region from each test cell of the autograded
 # notebook and reduces error tracebacks to their last line ("AssertionError: <what was measured,
 # what was expected, a hint>") before the HTML is rendered.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 
-# --- Broken and hostile notebooks (owner: batch; course_lib/grading/nbgrader_ext.py) -----------
-# Plain nbgrader 0.9.6 gives a whole notebook no score, and fails the batch, when one cell kills
-# the kernel (os._exit, segfault) or loops while ignoring SIGINT; it runs the kernel without a
-# memory limit and gives up on notebooks that are not valid JSON. With these settings:
-# * ResilientExecute records "KernelDied"/"CellTimeoutError" in the guilty cell, restarts the
-#   kernel, replays the cells before it and goes on (one crash costs only what depends on it);
-#   it judges `check_hidden("<name>")` cells outside the kernel with course_lib.grading.runner,
-#   and writes each notebook's verdicts (seeds, tolerances, versions) to .grading/records/;
-# * LimitedKernelManager runs the kernel under RLIMIT_AS / RLIMIT_CPU with one BLAS thread;
-# * RestoreCells re-inserts deleted test and read-only cells (nbgrader restores edited ones);
-# * TolerantNotebookExporter grades an unreadable notebook as empty, with the reason;
-# * LimitOutputChars caps each cell's stream output in characters as well as lines.
-# `python -m course_lib.grading.batch` (make grade) reads the same settings.
+# --- The grading engine: limits and isolation (owner: engine; course_lib/grading/isolation.py) --
+# `nbgrader autograde` and `make grade` grade a submission the same way: its notebook runs ONCE in
+# one child process isolated by bubblewrap (no network, no course files, no HOME, its own PID
+# namespace, read-only interpreter, a private scratch directory), the judge's calls run in the
+# same child, and the points come from the judge's verdict on the bytes the student's functions
+# returned (course_lib/grading/nbgrader_ext.py: ResilientExecute = the engine, no Jupyter kernel;
+# RestoreCells re-inserts deleted locked cells; TolerantNotebookExporter grades an unreadable
+# notebook as empty; LimitOutputChars caps each cell's output in characters as well as lines).
+# One Limits object (course_lib.grading.isolation.Limits.from_config) reads these settings:
+c.Grading.cell_timeout = 30  # wall-clock seconds per cell (a correct cell needs well under 1 s)
+c.Grading.call_timeout = 10  # wall-clock seconds per call of a student function by the judge
+c.Grading.memory_mb = 2048  # address space of the child (MiB)
+c.Grading.cpu_seconds = 300  # CPU seconds of the child
+c.Grading.output_chars = 20_000  # output characters kept per cell
+c.Grading.processes = 64  # processes/threads of the child (a seccomp filter refuses new ones)
+c.Grading.file_mb = 64  # largest file the child may write (MiB)
+c.Grading.isolation = "bwrap"  # "none" grades UNSAFELY (make grade UNSAFE=1 for one run)
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
@@ -65,6 +65,7 @@ from course_lib.grading.nbgrader_ext import (  # noqa: E402
     TolerantNotebookExporter,
 )
 
+# The one list of preprocessors: `make grade` reads these lists too (course_lib/grading/batch.py).
 c.Autograde.exporter_class = TolerantNotebookExporter
 c.Autograde.sanitize_preprocessors = [
     ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreCells, CheckCellMetadata,
@@ -73,9 +74,6 @@ c.Autograde.autograde_preprocessors = [
     ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutputChars,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
-c.LimitedKernelManager.memory_limit_mb = 4096  # address space of the grading kernel (MiB)
-c.LimitedKernelManager.cpu_limit_seconds = 900  # CPU seconds per kernel (restarted on SIGXCPU)
-c.ResilientExecute.max_output_chars = 20_000  # stream characters kept per cell
 c.LimitOutputChars.max_chars = 20_000
 # --- end of the batch block ------------------------------------------------------------------
 

@@ -2,10 +2,17 @@
 
 Builds a scratch nbgrader course outside the repository from
 ``solutions/ps2_initializers/initializers.ipynb`` with 50 submissions (half correct, half with
-one initializer off by a factor), grades one copy with ``nbgrader autograde`` (one sequential
-batch, the shipped ``nbgrader_config.py``) and another copy with
-``python -m course_lib.grading.batch`` (all cores), checks that every grade is identical, and
-prints seconds per submission and the throughput ratio.
+one initializer off by a factor) and grades three copies:
+
+* ``nbgrader autograde`` as shipped upstream (stock ``Execute`` in a Jupyter kernel; the hidden
+  cells call ``check_hidden``, which runs the judge in a subprocess): the baseline;
+* ``nbgrader autograde`` with the course's ``nbgrader_config.py`` (the engine, one isolated child
+  per notebook, sequential);
+* ``python -m course_lib.grading.batch`` (``make grade``: the same engine on all cores).
+
+Isolation (bubblewrap) is on in every run. It checks that the last two give identical grades and
+prints wall and CPU seconds per submission and the ratios against the baseline, plus the cost of
+isolation per submission (the same notebook through the engine with and without bubblewrap).
 
 Usage: ``python benchmarks/bench_grading.py [--n 50] [--jobs N] [--keep DIR]``
 """
@@ -49,10 +56,44 @@ def _child_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def clone(src: Path, dest: Path) -> None:
+def clone(src: Path, dest: Path, extra: str = "") -> None:
     shutil.copytree(src, dest)
     cfg = dest / "nbgrader_config.py"
-    cfg.write_text(cfg.read_text().replace(repr(str(src)), repr(str(dest))))
+    cfg.write_text(cfg.read_text().replace(repr(str(src)), repr(str(dest))) + extra)
+
+
+# nbgrader 0.9.6's own autograde steps (its defaults), but with the course's hidden-test restore.
+STOCK = """
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, LimitOutput,
+                                    SaveAutoGrades)
+c.Autograde.autograde_preprocessors = [Execute, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.Execute.timeout = 180
+"""
+
+
+def isolation_cost(reps: int = 7) -> tuple[float, float, float, float]:
+    """Median wall and CPU seconds of one submission through the engine, isolated and not."""
+    import json
+    import statistics
+
+    from course_lib.grading.isolation import Limits
+    from course_lib.grading.runner import grade_submission
+
+    nb = json.loads(SOURCE.read_text())
+    for c in nb["cells"]:
+        c["source"] = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+    out = []
+    for isolate in (True, False):
+        walls, cpus = [], []
+        for _ in range(reps):
+            t0, c0 = time.perf_counter(), _child_cpu()
+            grade_submission(nb, cases.ASSIGNMENT, limits=Limits(isolate=isolate))
+            walls.append(time.perf_counter() - t0)
+            cpus.append(_child_cpu() - c0)
+        out += [statistics.median(walls), statistics.median(cpus)]
+    return out[0], out[1], out[2], out[3]
 
 
 def main() -> int:
@@ -64,13 +105,17 @@ def main() -> int:
     args = p.parse_args()
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_grading_"))
     base.mkdir(parents=True, exist_ok=True)
-    seq, par = base / "sequential", base / "parallel"
-    shutil.rmtree(seq, ignore_errors=True)
-    shutil.rmtree(par, ignore_errors=True)
+    seq, par, stock = base / "sequential", base / "parallel", base / "stock"
+    for d in (seq, par, stock):
+        shutil.rmtree(d, ignore_errors=True)
     try:
         build(seq, args.n, args.source)
         clone(seq, par)
+        clone(seq, stock, STOCK)
         load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), _child_cpu()
+        proc0 = course.run(stock, "autograde", cases.ASSIGNMENT, check=False)
+        t_stock, cpu_stock = time.perf_counter() - t0, _child_cpu() - c0
         t0, c0 = time.perf_counter(), _child_cpu()
         proc = course.run(seq, "autograde", cases.ASSIGNMENT, check=False)
         t_seq, cpu_seq = time.perf_counter() - t0, _child_cpu() - c0
@@ -90,14 +135,23 @@ def main() -> int:
               f"cores: {os.cpu_count()}; total points awarded: {full:g}")
         print(f"load average (1 min) before/after: {load0:.1f} / {load1:.1f}")
         for label, t, cpu, rc in [
-            ("nbgrader autograde (sequential)", t_seq, cpu_seq, proc.returncode),
-            ("course_lib.grading.batch       ", t_par, cpu_par, batch.returncode),
+            ("stock nbgrader autograde (kernel)  ", t_stock, cpu_stock, proc0.returncode),
+            ("nbgrader autograde + engine (seq.) ", t_seq, cpu_seq, proc.returncode),
+            ("make grade (batch, engine, all cores)", t_par, cpu_par, batch.returncode),
         ]:
             print(f"{label}: {t:7.1f} s wall {t / args.n:6.2f} s/submission; "
                   f"{cpu:7.1f} CPU-s {cpu / args.n:5.2f} CPU-s/submission; exit {rc}")
-        print(f"throughput ratio (wall): {t_seq / t_par:.2f}x   CPU-time ratio: "
-              f"{cpu_seq / cpu_par:.2f}x   identical grades: {same}")
-        return 0 if same and proc.returncode == 0 and batch.returncode == 0 else 1
+        print(f"make grade vs stock nbgrader autograde: throughput (wall) "
+              f"{t_stock / t_par:.2f}x, CPU efficiency {cpu_stock / cpu_par:.2f}x")
+        print(f"make grade vs nbgrader autograde with the engine: throughput (wall) "
+              f"{t_seq / t_par:.2f}x, CPU efficiency {cpu_seq / cpu_par:.2f}x; "
+              f"identical grades: {same}")
+        wi, ci, wn, cn = isolation_cost()
+        print(f"one submission through the engine, median of 7: isolated {wi:.2f} s wall "
+              f"{ci:.2f} CPU-s; unisolated {wn:.2f} s wall {cn:.2f} CPU-s; isolation costs "
+              f"{wi - wn:+.2f} s wall, {ci - cn:+.2f} CPU-s per submission")
+        ok = proc0.returncode == 0 and proc.returncode == 0 and batch.returncode == 0
+        return 0 if same and ok else 1
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

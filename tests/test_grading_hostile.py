@@ -6,8 +6,6 @@ tests/hostile/graded.py); each test reads the score of one submission, cell by c
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hostile import cases
 from hostile.graded import Graded, autograded_text, graded, only_tests
@@ -59,8 +57,17 @@ def test_nbgrader_batch_completed_and_graded_everyone(g: Graded) -> None:
         assert all(v is not None for v in only_tests(g.after_nbgrader[case.name]).values())
 
 
-def test_kernel_memory_limit_is_configured(g: Graded) -> None:
-    """The shipped config runs the grading kernel under RLIMIT_AS through LimitedKernelManager."""
-    text = (Path(__file__).resolve().parents[1] / "nbgrader_config.py").read_text()
-    assert "c.LimitedKernelManager.memory_limit_mb" in text
+def test_limits_come_from_the_course_config_on_both_paths(g: Graded) -> None:
+    """One Limits value, read from nbgrader_config.py, reaches nbgrader autograde and make grade."""
+    import json
+
+    from course_lib.grading.batch import Course
+
+    assert Course(str(g.seq)).limits.memory_mb == 1024  # the scratch course's setting
+    assert Course(str(g.seq)).limits.cell_timeout == 10
+    for root in (g.seq, g.par):
+        rec = json.loads((root / ".grading" / "records" / cases.ASSIGNMENT / "memory_hog"
+                          / f"{cases.NOTEBOOK}.json").read_text())
+        assert rec["run"]["limits"]["memory_mb"] == 1024, root.name
+        assert rec["run"]["limits"]["cell_timeout"] == 10, root.name
     assert "MemoryError" in autograded_text(g.seq, "memory_hog")

@@ -22,7 +22,7 @@ import pytest
 from grading_catalogue.correct import SETUP, sources
 from grading_catalogue.hostile import BROKEN, CHEATS, PRINTS_MEGABYTES, Case
 
-from course_lib.grading.runner import grade_notebook, load_submission, scan_cheats
+from course_lib.grading.runner import grade_notebook, grade_submission
 from course_lib.grading.sandbox import Limits
 
 PS2 = "ps2_initializers"
@@ -35,20 +35,40 @@ def _grade(case: Case, neighbour: str) -> dict[str, Any]:
     return grade_notebook(cells, PS2, functions=[case.function, neighbour], limits=FAST)
 
 
+# Cheats whose answer is in fact a correct implementation written without course_lib, next to a
+# patch that lives only in the student's own process: legal Python, so the points are earned.
+HONEST_UNDER_THE_PATCH = {"rebinds AssertionError", "edits sys.modules", "patches builtins",
+                          "writes globals()", "exec of a built string"}
+# Cheats that break the student's own neighbouring function in their own process.
+SELF_HARM = {"rebinds np to a fake"}
+
+
 @pytest.mark.parametrize("case", CHEATS, ids=[c.label for c in CHEATS])
-def test_cheats_are_detected_and_named(case: Case) -> None:
+def test_cheats_earn_nothing_and_cost_nothing_else(case: Case) -> None:
+    """Points come from the judge's reading of the returned bytes, never from the student's
+    process: a borrowed, patched or lying answer fails; a patch next to a correct answer is legal
+    Python and costs nothing; the neighbouring function is judged on its own bytes."""
     verdicts = _grade(case, "lecun_uniform")
     v = verdicts[case.function]
-    assert not v.passed
-    msg = v.message.lower()
-    assert all(e in msg for e in case.expect), v.message
+    assert v.passed is (case.label in HONEST_UNDER_THE_PATCH), v.message
+    assert v.cheats == []  # no static rule: nothing is failed for how it is written
     other = verdicts["lecun_uniform"]
-    if case.all_fail:
-        # a global patch (NumPy, builtins, sys.modules, names the tests use) can affect every
-        # function, so none earns points
-        assert not other.passed and other.cheats, other.message
-    else:
-        assert other.passed, other.message
+    assert other.passed is (case.label not in SELF_HARM), other.message
+
+
+def test_course_lib_is_neither_importable_nor_visible_in_the_child() -> None:
+    repo = Path(__file__).parents[1]
+    # the venv inside the checkout is mounted alone: the checkout's own files are absent
+    probe = ("import os, sys\n"
+             f"seen = [os.path.exists({str(repo / 'course_lib')!r}), "
+             f"os.path.exists({str(repo / 'solutions')!r})]\n"
+             "try:\n    import course_lib\n    seen.append('imported')\n"
+             "except ImportError as exc:\n    seen.append(str(exc))\nprint(seen)\n")
+    _, run, _ = grade_submission({"setup": SETUP, "probe": probe}, PS2, functions=[],
+                                 limits=FAST)
+    assert run is not None
+    text = run.cells[1].outputs[0]["text"]
+    assert text.startswith("[False, False, \"No module named 'course_lib'"), text
 
 
 @pytest.mark.parametrize("case", BROKEN, ids=[c.label for c in BROKEN])
@@ -71,11 +91,6 @@ def test_printing_megabytes_is_truncated_and_judged_on_the_results() -> None:
     assert v.passed, v.message  # printing is not wrong; the returned arrays are right
     assert len(v.details["student_output"]) <= 2000
     assert verdicts["he_normal"].passed
-
-
-def test_scan_does_not_flag_honest_code() -> None:
-    sub = load_submission(sources(PS2, 2))
-    assert scan_cheats(sub, ["he_normal"]) == []
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -260,21 +275,6 @@ def test_nbgrader_autograde_runs_check_hidden_on_the_submitted_notebook(tmp_path
     good, bad = outputs["test_compute_fans_hidden"], outputs["test_he_normal_hidden"]
     assert "hidden checks passed" in good and "error" not in good, good
     assert "AssertionError" in bad and "factor 2" in bad, bad
-
-
-def test_scan_flags_rebound_test_helpers_but_not_plain_variables(tmp_path: Path) -> None:
-    honest = (
-        "rng = np.random.default_rng(0)\nW = rng.normal(size=(3, 3))\nshape = (4, 5)\n"
-        "import math\n" + sources(PS2, 0)["he_normal"]
-    )
-    nb = write_notebook(tmp_path / "initializers.ipynb", _answers(he_normal=honest))
-    sub = load_submission(nb)
-    assert sub.test_sources and sub.trusted  # test cells and the locked setup cell recognised
-    assert scan_cheats(sub, ["he_normal"]) == []
-    cheat = "def isinstance(obj, cls):\n    return True\n" + sources(PS2, 0)["he_normal"]
-    nb = write_notebook(tmp_path / "initializers.ipynb", _answers(he_normal=cheat))
-    found = scan_cheats(load_submission(nb), ["he_normal"])
-    assert [c.description for c in found] == ["redefines 'isinstance', a name the test cells use"]
 
 
 def test_isolated_mode_gives_the_same_verdicts() -> None:

@@ -1,17 +1,23 @@
-"""Grading helpers used by the hidden tests of the nbgrader assignments.
+"""The course's grader: an isolated engine, a pristine judge, the nbgrader integration, a CLI.
 
-The student's code never runs in the process that computes a grade:
+Layers, each importing only the ones above it:
 
-* :mod:`.sandbox` runs the notebook's code cells in a resource-limited child process without
-  :mod:`course_lib` and brings the returned arrays back as plain bytes;
-* :mod:`.stats` holds the pristine statistical checks (tolerances from the sampling
-  distribution, at >= 6 standard errors);
-* :mod:`.specs` says which calls each graded function gets and how they are judged, concern by
-  concern (the exercise contract, with each concern's points, is ``CONTRACT.md`` beside it);
-* :mod:`.runner` grades a notebook (``grade_notebook`` / ``grade_function`` and the CLI
+* the engine: :mod:`.isolation` (the :class:`~.isolation.Limits` read from the course config,
+  the bubblewrap sandbox), :mod:`.child` (the program that runs a submission inside it, once)
+  and :mod:`.sandbox` (the grader's side: one child per submission, cells then judged calls,
+  outputs and returned bytes back as plain data);
+* the judge: :mod:`.stats` (statistical checks, tolerances from the sampling distribution at
+  >= 6 standard errors) and :mod:`.specs` (which calls each graded function gets and how they are
+  judged, concern by concern; the exercise contract, with each concern's points, is
+  ``CONTRACT.md`` beside it); :mod:`.runner` grades a notebook with both (``grade_notebook``,
+  ``grade_submission``, CLI
   ``python -I -m course_lib.grading.runner NOTEBOOK --assignment A --json``);
-* :mod:`.hidden` is the entry point of the hidden test cells:
-  ``check_hidden("he_normal", "conv")`` (one cell per concern).
+* the nbgrader integration: :mod:`.nbgrader_ext` (``ResilientExecute`` = the engine inside
+  ``nbgrader autograde``; points per test cell from the judge), :mod:`.feedback`,
+  :mod:`.release`;
+* the command line: :mod:`.batch` (``make grade``) and :mod:`.demo`;
+* :mod:`.hidden`: ``check_hidden("he_normal"[, "concern"])``, the body of a hidden test cell
+  (judged by the engine; an in-kernel fallback otherwise).
 """
 
 from __future__ import annotations

@@ -11,14 +11,17 @@ How a submission is graded (the grades are nbgrader's by construction):
 1. nbgrader's own sanitising preprocessors (clear outputs, de-duplicate ids, restore the text of
    locked cells from the gradebook, plus :class:`~course_lib.grading.nbgrader_ext.RestoreCells`
    for deleted ones) run on the submitted notebook; an unreadable notebook becomes an empty one.
-2. Its code cells run in a fresh, resource-limited child process (an IPython shell, no Jupyter
-   kernel, no ZMQ: about 0.3 s instead of nbgrader's kernel start-up), one cell at a time with
-   nbgrader's per-cell timeout. A child that dies or overruns is restarted, the cells before
-   are replayed, and grading goes on with the next cell, exactly as
-   :class:`~course_lib.grading.nbgrader_ext.ResilientExecute` does inside ``nbgrader autograde``.
-3. Hidden-test cells are judged outside any student process by the judge's runner
-   (:func:`course_lib.grading.nbgrader_ext.judge_notebook`), the same call ``ResilientExecute``
-   makes, so both paths give the same verdicts.
+2. The notebook runs ONCE in one child process isolated by the operating system (bubblewrap:
+   no network, no course files, no ``course_lib``; :mod:`course_lib.grading.isolation`), under
+   the course's :class:`~course_lib.grading.isolation.Limits` read from ``nbgrader_config.py``:
+   every code cell but the hidden-test calls, then the judge's calls, in the same child. A cell
+   that kills the child or overruns costs that cell (the child is restarted, earlier cells
+   replayed).
+3. Every test cell ``test_<name>_<concern>`` (public and hidden) gets its points iff the judge's
+   verdict on the bytes the student's functions returned passed for that concern
+   (:func:`course_lib.grading.nbgrader_ext.autograde_notebook`, the very call
+   :class:`~course_lib.grading.nbgrader_ext.ResilientExecute` makes inside ``nbgrader
+   autograde``, so both paths give the same grades).
 4. nbgrader's own post-processing preprocessors (``SaveAutoGrades``, late penalties, ...) score
    the executed notebook and write the gradebook; the autograded notebook goes to
    ``autograded/``; a record with the verdicts (seeds, tolerances, package versions) goes to
@@ -37,22 +40,20 @@ import hashlib
 import json
 import multiprocessing
 import os
-import select
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from course_lib.grading.isolation import UNSAFE_ENV, IsolationUnavailable, Limits, check_isolation
+
 __all__ = [
     "BatchSettings",
     "Job",
     "SubmissionResult",
-    "execute_cells",
     "execute_job",
     "format_table",
     "grade_assignment",
@@ -65,98 +66,12 @@ __all__ = [
 
 BATCH_VERSION = "batch-1"
 
-# The child that runs a notebook's cells. It is started as ``python -c`` (so that, as in a
-# Jupyter kernel, the working directory is on sys.path and course_lib is not imported), reads
-# {"run": [[index, source], ...], "replay": [...]} on stdin and writes one JSON line per run cell
-# on the file descriptor given as argv[1].
-_CHILD = r"""
-import io, json, os, sys
-out = os.fdopen(int(sys.argv[1]), "w", buffering=1)
-max_chars = int(sys.argv[2])
-spec = json.loads(sys.stdin.read())
-sys.stdin = io.StringIO("")
-from traitlets.config import Config
-from IPython.core.interactiveshell import InteractiveShell
-cfg = Config()
-cfg.HistoryManager.hist_file = ":memory:"
-shell = InteractiveShell.instance(config=cfg)
-shell.displayhook.write_output_prompt = lambda: None
-shell.displayhook.write_format_data = lambda *a, **k: None
-errors = []
-def _tb(etype, evalue, stb):
-    errors.append((getattr(etype, "__name__", str(etype)), str(evalue), list(stb)))
-shell._showtraceback = _tb
-class Cap(io.TextIOBase):
-    def __init__(self, name, chunks):
-        self.name, self.chunks = name, chunks
-    def writable(self):
-        return True
-    def write(self, s):
-        s = str(s)
-        if s:
-            self.chunks.append((self.name, s))
-        return len(s)
-    def flush(self):
-        pass
-real = sys.stdout, sys.stderr
-def run(src):
-    chunks, errors[:] = [], []
-    sys.stdout, sys.stderr = Cap("stdout", chunks), Cap("stderr", chunks)
-    try:
-        res = shell.run_cell(src, store_history=True)
-    finally:
-        sys.stdout, sys.stderr = real
-    outputs, used, cut = [], 0, False
-    for name, text in chunks:
-        if used >= max_chars:
-            cut = True
-            continue
-        if used + len(text) > max_chars:
-            text, cut = text[: max_chars - used], True
-        used += len(text)
-        if outputs and outputs[-1]["output_type"] == "stream" and outputs[-1]["name"] == name:
-            outputs[-1]["text"] += text
-        else:
-            outputs.append({"output_type": "stream", "name": name, "text": text})
-    if cut:
-        note = "\n... output truncated after %d characters ...\n" % max_chars
-        if outputs and outputs[-1]["name"] == "stdout":
-            outputs[-1]["text"] += note
-        else:
-            outputs.append({"output_type": "stream", "name": "stdout", "text": note})
-    if res.result is not None and not errors:
-        try:
-            data = shell.display_formatter.format(res.result)[0]
-            text = str(data.get("text/plain", ""))[:max_chars]
-        except BaseException as exc:
-            text = "<unprintable %s>" % type(exc).__name__
-        outputs.append({"output_type": "execute_result", "data": {"text/plain": text},
-                        "execution_count": shell.execution_count - 1, "metadata": {}})
-    for ename, evalue, stb in errors:
-        outputs.append({"output_type": "error", "ename": ename, "evalue": evalue[:max_chars],
-                        "traceback": [t[:max_chars] for t in stb[-100:]]})
-    return outputs
-for index, src in spec["replay"]:
-    run(src)
-out.write(json.dumps({"replayed": True}) + "\n")
-for index, src in spec["run"]:
-    outputs = run(src)
-    out.write(json.dumps({"index": index, "outputs": outputs}) + "\n")
-out.flush()
-os._exit(0)
-"""
-
-
 @dataclass(frozen=True)
 class BatchSettings:
     """Limits and locations shared with ``nbgrader autograde`` (read from nbgrader_config.py)."""
 
-    timeout: float = 30.0
-    memory_mb: int = 4096
-    cpu_seconds: int = 600
-    max_output_chars: int = 20_000
+    limits: Limits = field(default_factory=Limits)
     record_directory: str = ".grading/records"
-    max_restarts: int = 25
 
 
 @dataclass
@@ -200,18 +115,14 @@ class Course:
         self.root = coursedir.root
         self.db_url = coursedir.db_url
 
-        from course_lib.grading.nbgrader_ext import LimitedKernelManager, ResilientExecute
+        from course_lib.grading.nbgrader_ext import ResilientExecute
 
         # The same traits, resolved the same way, as inside `nbgrader autograde`.
         execute = ResilientExecute(config=cfg)
-        kernel = LimitedKernelManager(config=cfg)
+        self.limits = Limits.from_config(cfg)
         self.settings = BatchSettings(
-            timeout=float(execute.timeout) if execute.timeout else 30.0,
-            memory_mb=int(kernel.memory_limit_mb),
-            cpu_seconds=int(kernel.cpu_limit_seconds),
-            max_output_chars=int(execute.max_output_chars),
+            limits=self.limits,
             record_directory=os.path.join(self.root, execute.record_directory),
-            max_restarts=int(execute.max_restarts),
         )
 
     def path(self, step: str, student: str, assignment: str) -> str:
@@ -272,156 +183,6 @@ def is_done(course: Course, assignment: str, student: str, digest: str) -> bool:
 # --------------------------------------------------------------------------- execution
 
 
-def _read_lines(
-    stream: IO[bytes], buffer: bytearray, deadline: float
-) -> tuple[list[bytes], bool, bool]:
-    """Read complete lines until one arrives or the deadline passes: (lines, eof, timed_out)."""
-    fd = stream.fileno()
-    while True:
-        if b"\n" in buffer:
-            *lines, rest = bytes(buffer).split(b"\n")
-            buffer[:] = rest
-            return lines, False, False
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return [], False, True
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return [], True, False
-            buffer.extend(chunk)
-            if len(buffer) > 64 * 2**20:  # a child flooding the channel is treated as dead
-                return [], True, False
-
-
-def _child_env() -> dict[str, str]:
-    from course_lib.grading.nbgrader_ext import limited_env
-
-    env = limited_env()
-    env.setdefault("MPLBACKEND", "Agg")
-    env["NBGRADER_EXECUTION"] = "autograde"
-    return env
-
-
-def execute_cells(
-    cells: Sequence[tuple[int, str]], cwd: str, settings: BatchSettings
-) -> tuple[dict[int, list[dict[str, Any]]], list[str]]:
-    """Run code cells in order in resource-limited children; survive deaths and overruns.
-
-    Returns the outputs of every cell (by notebook index) and readable reasons for the
-    instructor (which cell killed the child or timed out).
-    """
-    from course_lib.grading.nbgrader_ext import apply_limits, kernel_died_output, timeout_output
-
-    results: dict[int, list[dict[str, Any]]] = {}
-    reasons: list[str] = []
-    replay: list[tuple[int, str]] = []
-    pos = 0
-    restarts = 0
-    while pos < len(cells):
-        todo = list(cells[pos:])
-        failure: dict[str, Any] | None = None
-        rfd, wfd = os.pipe()
-        with tempfile.TemporaryFile() as errf:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(wfd), str(settings.max_output_chars)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=errf,
-                cwd=cwd,
-                env=_child_env(),
-                pass_fds=(wfd,),
-                preexec_fn=lambda: apply_limits(settings.memory_mb, settings.cpu_seconds),
-                start_new_session=True,
-            )
-            os.close(wfd)
-            reader = os.fdopen(rfd, "rb", buffering=0)
-            try:
-                assert proc.stdin is not None
-                try:
-                    proc.stdin.write(json.dumps({"run": todo, "replay": replay}).encode())
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
-                buffer = bytearray()
-                # replay + start-up get the time of every replayed cell plus one timeout
-                deadline = time.monotonic() + settings.timeout * (len(replay) + 1) + 30
-                replayed = False
-                while pos < len(cells):
-                    lines, eof, timed_out = _read_lines(reader, buffer, deadline)
-                    if timed_out or eof:
-                        index = cells[pos][0]
-                        if timed_out:
-                            failure = dict(timeout_output(settings.timeout))
-                            reasons.append(f"cell {index} timed out after {settings.timeout:g} s")
-                        else:
-                            try:
-                                code: int | None = proc.wait(timeout=5)
-                            except subprocess.TimeoutExpired:
-                                code = None
-                            detail = _exit_detail(code)
-                            failure = dict(kernel_died_output(detail))
-                            reasons.append(f"the code died in cell {index} ({detail})")
-                        results[index] = [failure]
-                        pos += 1
-                        break
-                    for line in lines:
-                        try:
-                            msg = json.loads(line)
-                        except ValueError:
-                            continue
-                        if msg.get("replayed"):
-                            replayed = True
-                        elif replayed and msg.get("index") == cells[pos][0]:
-                            results[cells[pos][0]] = list(msg.get("outputs", []))
-                            replay.append(cells[pos])
-                            pos += 1
-                        deadline = time.monotonic() + settings.timeout
-            finally:
-                _kill_if(proc, True)
-                proc.wait()
-                reader.close()
-        if failure is None:
-            break
-        restarts += 1
-        if restarts > settings.max_restarts:
-            for index, _ in cells[pos:]:
-                results[index] = [
-                    {
-                        "output_type": "error",
-                        "ename": "NotRun",
-                        "evalue": "too many restarts; the cell was not run",
-                        "traceback": [],
-                    }
-                ]
-            reasons.append("too many restarts: the remaining cells were not run")
-            break
-    return results, reasons
-
-
-def _kill_if(proc: subprocess.Popen[bytes], kill: bool) -> None:
-    """Kill the child's whole session (student code may have forked grandchildren)."""
-    if kill:
-        try:
-            os.killpg(proc.pid, 9)
-        except OSError:
-            pass
-
-
-def _exit_detail(code: int | None) -> str:
-    import signal
-
-    if code is None:
-        return "it stopped answering"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit status {code}"
-
-
 # --------------------------------------------------------------------------- one submission
 
 
@@ -450,38 +211,36 @@ def _run_preprocessors(
     return nb, resources
 
 
-def _sanitizers() -> list[type]:
-    from nbgrader.preprocessors import (
-        CheckCellMetadata,
-        ClearOutput,
-        DeduplicateIds,
-        OverwriteKernelspec,
-    )
+def _configured(course: Course, key: str) -> list[type]:
+    """The preprocessor classes ``c.Autograde.<key>`` names (nbgrader's default otherwise)."""
+    from nbgrader.converters import Autograde
+    from traitlets.utils.importstring import import_item
 
-    from course_lib.grading.nbgrader_ext import RestoreCells
-
-    return [ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreCells, CheckCellMetadata]
+    auto = course.config.get("Autograde", {})
+    items = auto[key] if key in auto else Autograde.class_traits()[key].default()
+    return [import_item(c) if isinstance(c, str) else c for c in items]
 
 
-def _postprocessors() -> list[type]:
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        SaveAutoGrades,
-    )
+def _sanitizers(course: Course) -> list[type]:
+    """``c.Autograde.sanitize_preprocessors``, exactly as ``nbgrader autograde`` runs them."""
+    return _configured(course, "sanitize_preprocessors")
 
-    from course_lib.grading.nbgrader_ext import LimitOutputChars
 
-    return [
-        IgnorePattern,
-        ClearMetadataPreprocessor,
-        LimitOutputChars,
-        SaveAutoGrades,
-        AssignLatePenalties,
-        CheckCellMetadata,
-    ]
+def _split_autograde(course: Course) -> tuple[list[type], list[type]]:
+    """``c.Autograde.autograde_preprocessors`` before and after the execute step."""
+    from nbgrader.preprocessors import Execute
+
+    items = _configured(course, "autograde_preprocessors")
+    at = next((i for i, c in enumerate(items) if issubclass(c, Execute)), None)
+    if at is None:
+        raise ValueError("c.Autograde.autograde_preprocessors has no Execute step; the batch "
+                         "grader needs ResilientExecute there (see nbgrader_config.py)")
+    return items[:at], items[at + 1:]
+
+
+def _postprocessors(course: Course) -> list[type]:
+    """The autograde preprocessors after the execute step (scores, late penalties, ...)."""
+    return _split_autograde(course)[1]
 
 
 class _Borrowed:
@@ -591,7 +350,8 @@ def prepare(
             text = fh.read().decode("utf-8", errors="replace")
         nb, reason = read_submission(text)
         resources = _resources(course, assignment, student, name)
-        nb, _ = _run_preprocessors(course, _sanitizers(), nb, resources)
+        nb, _ = _run_preprocessors(course, _sanitizers(course), nb, resources)
+        nb, _ = _run_preprocessors(course, _split_autograde(course)[0], nb, resources)
         items.append((name, json.loads(json.dumps(nb)), (reason,) if reason else ()))
     return Job(
         assignment=assignment,
@@ -608,15 +368,11 @@ def prepare(
 def execute_job(job: Job) -> list[tuple[str, dict[str, Any] | None, list[str], dict[str, Any]]]:
     """Execute and judge one sanitised submission (in a worker process).
 
-    The student's code runs only in the resource-limited children of :func:`execute_cells`
-    and of the runner's sandbox; this process merely collects their outputs.
+    Each notebook runs once in one isolated child of the engine
+    (:func:`course_lib.grading.nbgrader_ext.autograde_notebook`, the call ``ResilientExecute``
+    makes inside ``nbgrader autograde``); this process merely collects outputs and verdicts.
     """
-    from course_lib.grading.nbgrader_ext import (
-        _nbf,
-        judge_notebook,
-        plan_hidden_concerns,
-        visible_test_outputs,
-    )
+    from course_lib.grading.nbgrader_ext import _nbf, autograde_notebook
 
     _copy_files(job)
     out: list[tuple[str, dict[str, Any] | None, list[str], dict[str, Any]]] = []
@@ -625,46 +381,14 @@ def execute_job(job: Job) -> list[tuple[str, dict[str, Any] | None, list[str], d
         if nb_json is None:
             out.append((name, None, reasons, {}))
             continue
-        nb = _nbf.from_dict(nb_json)
-        hidden = plan_hidden_concerns(nb)  # credit, issue 14: (function, concern) per cell
-        judgements = judge_notebook(nb, job.assignment,
-                                    sorted({fn for fn, _ in hidden.values()}), name)
-        cells = [
-            (i, c.source)
-            for i, c in enumerate(nb.cells)
-            if c.cell_type == "code" and i not in hidden
-        ]
-        outputs, died = execute_cells(cells, job.autograded, job.settings)
-        reasons.extend(died)
-        functions = sorted(judgements)
-        count = 0
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            count += 1
-            cell.execution_count = count
-            if i in hidden:
-                fn, concern = hidden[i]
-                cell.outputs = judgements[fn].outputs(concern)
-                continue
-            cell.outputs = [_nbf.from_dict(o) for o in outputs.get(i, [])]
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):  # credit, issue 14: visible test points from the judge
-                cell.outputs = visible_test_outputs(meta.get("grade_id", ""), cell.outputs,
-                                                    judgements, functions)
-            for o in cell.outputs:
-                if o.get("output_type") == "error" and o.get("ename") not in (
-                    "KernelDied",
-                    "CellTimeoutError",
-                ):
-                    where = meta.get("grade_id") or f"cell {i}"
-                    reasons.append(f"{where}: {o.ename}: {str(o.evalue)[:120]}")
-        for f, j in judgements.items():
-            if not j.passed:
-                first = j.message.splitlines()[0] if j.message else ""
+        done = autograde_notebook(_nbf.from_dict(nb_json), job.assignment, job.settings.limits)
+        reasons.extend(done.reasons)
+        for f, rec in done.records.items():
+            if not rec.get("passed", True):
+                first = str(rec.get("message", "")).splitlines()[0] if rec.get("message") else ""
                 reasons.append(f"hidden {f}: {first[:160]}")
-        verdicts = {k: v.record for k, v in judgements.items()}
-        out.append((name, json.loads(json.dumps(nb)), reasons, verdicts))
+        verdicts = {"functions": done.records, "run": done.run}
+        out.append((name, json.loads(json.dumps(done.nb)), reasons, verdicts))
     return out
 
 
@@ -725,7 +449,7 @@ def save_submission(
         else:
             resources = _resources(course, assignment, student, name)
             nb = _nbf.from_dict(nb_json)
-            nb, _ = _run_preprocessors(course, _postprocessors(), nb, resources)
+            nb, _ = _run_preprocessors(course, _postprocessors(course), nb, resources)
             os.makedirs(dest, exist_ok=True)
             with open(os.path.join(dest, f"{name}.ipynb"), "w", encoding="utf-8") as fh:
                 _nbf.write(nb, fh)
@@ -739,8 +463,10 @@ def save_submission(
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "digest": digest,
                 "reasons": reasons,
-                "verdicts": verdicts,
-                "settings": course.settings.__dict__,
+                "verdicts": verdicts.get("functions", {}),
+                "run": verdicts.get("run", {}),
+                "settings": {"limits": course.limits.to_dict(),
+                             "record_directory": course.settings.record_directory},
             },
         )
     gb.db.flush()
@@ -827,6 +553,7 @@ def grade_assignment(
         Called with each result right after it is committed.
     """
     course = Course(course_dir)
+    check_isolation(course.limits)  # refuse, with the fix, before any student code runs
     notebooks = course.notebooks(assignment)
     todo = list(students) if students else course.students(assignment)
     jobs = jobs or os.cpu_count() or 1
@@ -853,19 +580,30 @@ def grade_assignment(
         for s, digest in pending:
             fut = pool.submit(_work, assignment, s, tuple(notebooks))
             futures[fut] = (s, digest, time.monotonic())
-        for fut in cf.as_completed(futures):
-            s, digest, t0 = futures[fut]
-            try:
-                res = save_submission(course, gb, assignment, s, fut.result(), digest)
-            except Exception as exc:  # a grader failure on one submission never stops the rest
-                gb.db.rollback()
-                res = SubmissionResult(s, error=f"{type(exc).__name__}: {exc}")
-            res.seconds = time.monotonic() - t0
-            results.append(res)
-            if on_graded is not None:
-                on_graded(res)
-            last = f"{s}: ERROR" if res.error else f"{s}: {res.score:g}/{res.max_score:g}"
-            bar.step(last)
+        try:
+            for fut in cf.as_completed(futures):
+                s, digest, t0 = futures[fut]
+                try:
+                    res = save_submission(course, gb, assignment, s, fut.result(), digest)
+                except Exception as exc:  # a grader failure on one submission never stops the rest
+                    gb.db.rollback()
+                    res = SubmissionResult(s, error=f"{type(exc).__name__}: {exc}")
+                res.seconds = time.monotonic() - t0
+                results.append(res)
+                if on_graded is not None:
+                    on_graded(res)
+                last = f"{s}: ERROR" if res.error else f"{s}: {res.score:g}/{res.max_score:g}"
+                bar.step(last)
+        except KeyboardInterrupt:
+            # Ctrl-C: cancel what has not started and stop the workers now (their sandboxes die
+            # with them: bwrap --die-with-parent); a submission is marked done only after its
+            # notebook and grades are saved, so the next run picks up where this one stopped.
+            gb.db.rollback()
+            for fut in futures:
+                fut.cancel()
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            raise
     bar.close()
     results.sort(key=lambda r: r.student)
     return results
@@ -956,7 +694,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="OTHER_COURSE",
         help="instead of grading, merge the grades another machine's course copy holds",
     )
+    p.add_argument(
+        "--unsafe-no-isolation",
+        action="store_true",
+        help="grade WITHOUT bubblewrap isolation (student code can then read and write "
+        "everything you can); stated in the table and in every grade record",
+    )
     args = p.parse_args(argv)
+    if args.unsafe_no_isolation:
+        os.environ[UNSAFE_ENV] = "1"  # read by Limits.from_config, here and in the workers
     if not args.assignment:
         p.error("give the assignment, e.g. `make grade A=ps2_initializers`")
     if args.merge:
@@ -965,9 +711,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"merged {len(ids)} submissions of {args.assignment} from {other}")
         return 0
     t0 = time.monotonic()
-    results = grade_assignment(
-        args.assignment, args.course, jobs=args.jobs, force=args.force, students=args.student
-    )
+    try:
+        results = grade_assignment(
+            args.assignment, args.course, jobs=args.jobs, force=args.force, students=args.student
+        )
+    except IsolationUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: every finished submission is saved; run the same command again "
+              "to grade the rest", file=sys.stderr)
+        return 130
+    if Course(args.course).limits.isolate is False:
+        print("UNSAFE: graded WITHOUT isolation (--unsafe-no-isolation): student code could "
+              "read and write this machine as you.")
     print(format_table(results))
     graded = [r for r in results if not r.skipped]
     print(

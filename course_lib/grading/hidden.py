@@ -24,11 +24,10 @@ could have patched NumPy or this package). It
 
 What an in-kernel check cannot stop: code in an answer cell runs in the grading kernel before
 this cell, so it can replace ``check_hidden`` itself (``course_lib.grading.check_hidden = ...``),
-``subprocess``, ``builtins`` or the ``AssertionError`` that nbgrader looks for. The static scan
-of :mod:`course_lib.grading.runner` names such code and fails the function, and the verdicts
-are the authority: an instructor who wants grades no kernel can influence grades with the
-runner directly (``python -I -m course_lib.grading.runner`` per submission, or the batch
-command), ideally in a container without network.
+``subprocess``, ``builtins`` or the ``AssertionError`` that nbgrader looks for. This path is
+only a fallback: the course's configuration never runs hidden cells in a kernel (the engine of
+:mod:`course_lib.grading.nbgrader_ext` judges them, isolated, for ``nbgrader autograde`` and
+``make grade`` alike).
 """
 
 from __future__ import annotations
@@ -165,11 +164,9 @@ def _check_hidden(function_name: str, notebook: str | os.PathLike[str] | None,
         verdict = _CACHE[key].get(function_name) or _run_runner(path, a, function_name)[
             function_name]
     label = function_name
-    if concern is not None:
-        entry = (verdict.get("concerns") or {}).get(concern)
-        if entry is None:
-            raise AssertionError(f"{function_name}: no concern {concern!r} was judged;"
-                                 f" {verdict.get('message', '')}")
+    # one concern's verdict; a concern the judge did not tag any check with: the whole verdict
+    entry = (verdict.get("concerns") or {}).get(concern) if concern is not None else None
+    if entry is not None:
         verdict = {"passed": entry.get("passed"), "message": entry.get("message"),
                    "checks": [c for c in verdict.get("checks", [])
                               if c.get("concern") in ("", concern)],

@@ -1,210 +1,71 @@
-"""nbgrader extensions that let ``nbgrader autograde`` survive broken and hostile notebooks.
+"""The nbgrader integration: ``nbgrader autograde`` grades with the course's engine.
 
-Plain nbgrader 0.9.6 (measured on a two-function course, see the book page
-``exercises/grading_at_scale``):
-
-* ``os._exit(1)`` or a segfault anywhere in a notebook gives the *whole* notebook no score
-  (``auto_score`` None, earlier correct answers included) and makes the batch exit with status 1;
-* an endless loop that ignores SIGINT does the same (the interrupt never lands);
-* a notebook that is not valid JSON is reported as an error, scored 0 with "needs manual grade",
-  and fails the batch;
-* a deleted test cell leaves its grade at "needs manual grade" instead of running the test;
-* a kernel that allocates memory in a loop runs the machine out of memory (no limit at all).
-
-The classes here fix each of these, and are switched on in the course's ``nbgrader_config.py``:
+Plain nbgrader 0.9.6 runs a submission in a Jupyter kernel with the grader's rights (the
+student's code can read and write the course, the gradebook, HOME; open sockets; start
+programs), gives a whole notebook no score when one cell kills the kernel, and fails the batch on
+an endless loop that ignores SIGINT or on a notebook that is not valid JSON. The classes here are
+switched on in the course's ``nbgrader_config.py``:
 
 :class:`ResilientExecute`
-    nbgrader's ``Execute`` preprocessor, but a cell that kills the kernel (``os._exit``, a
-    segfault, the memory limit) or outlives the timeout gets a readable error output, the kernel is
-    restarted, every earlier cell that completed is replayed silently, and execution goes on with
-    the next cell. One crash costs only the cells that depend on the crashing code. Stream output
-    is capped per cell while it arrives (a notebook printing gigabytes cannot exhaust the grader).
-    Hidden test cells whose whole body is ``check_hidden("<name>")`` are judged *outside the
-    kernel*, from the notebook's text, by the judge's runner (:mod:`course_lib.grading.runner`):
-    nothing a student does inside the kernel (patching ``check_hidden``, NumPy or
-    ``sys.modules``) can change their verdict, and an integrity violation the runner detects also
-    fails that function's public test cells.
-:class:`LimitedKernelManager`
-    launches the grading kernel under ``RLIMIT_AS`` (memory) and ``RLIMIT_CPU`` limits, with one
-    BLAS thread, through a tiny ``exec`` wrapper: a notebook that allocates more memory than the
-    machine has gets ``MemoryError`` (or dies and is restarted), never the OOM killer.
+    nbgrader's ``Execute`` step, done by :func:`autograde_notebook`: the notebook runs ONCE in
+    one child process isolated by the operating system (:mod:`course_lib.grading.isolation`),
+    under the course's :class:`~course_lib.grading.isolation.Limits`, and the judge's calls run
+    in the same child; a cell that kills the child or overruns costs that cell (the child is
+    restarted, earlier cells replayed); test cells get their points from the judge's verdict on
+    the bytes the student's functions returned.
 :class:`RestoreCells`
-    nbgrader's ``OverwriteCells`` (restores the text of edited locked cells from the gradebook)
-    that also re-inserts deleted locked cells (test cells and the read-only setup cell) at their
-    place, so deleting a test costs nothing but cannot earn anything either.
+    nbgrader's ``OverwriteCells`` that also re-inserts deleted locked cells (test cells and the
+    read-only setup cell) at their place, so deleting a test costs nothing but earns nothing.
 :class:`TolerantNotebookExporter`
-    reads a submission that is not a valid notebook as an empty notebook with a note saying why,
-    so the sanitising step restores the tests, they fail, and the submission scores 0 with a
-    readable reason instead of failing the batch.
+    reads a submission that is not a valid notebook as an empty notebook with a note saying why.
 :class:`LimitOutputChars`
     nbgrader's ``LimitOutput`` (lines) plus a cap on characters per cell (one 5 MB line).
 
-The same limits and the same hidden-cell judgement are used by the parallel batch grader
-(:mod:`course_lib.grading.batch`), which is how both give identical grades.
+The batch grader (:mod:`course_lib.grading.batch`) calls the same :func:`autograde_notebook`,
+which is how both give identical grades.
 """
 
 from __future__ import annotations
 
-import ast
-import copy
 import json
 import os
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import nbformat as _nbformat
-from jupyter_client.manager import AsyncKernelManager
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, LimitOutput, OverwriteCells
-from nbgrader.preprocessors.execute import UnresponsiveKernelError
 from traitlets import Bool, Integer, Unicode
+
+from .isolation import Limits, check_isolation
+from .runner import FunctionVerdict, hidden_check_target
 
 _nbf: Any = _nbformat  # nbformat has no type hints
 
 __all__ = [
-    "HiddenJudgement",
+    "Autograded",
     "LimitOutputChars",
-    "LimitedKernelManager",
     "ResilientExecute",
     "RestoreCells",
     "TolerantNotebookExporter",
-    "apply_limits",
-    "hidden_check_call",
+    "autograde_notebook",
     "hidden_check_target",
-    "judge_notebook",
-    "judged_outputs",
-    "test_cell_concern",
     "test_cell_function",
+    "test_cell_target",
+    "verdict_passed",
+    "write_record",
 ]
-
-#: Default memory cap (address space) of a process that runs student code, in MiB.
-DEFAULT_MEMORY_MB = 4096
-#: Default CPU-time cap of a process that runs student code, in seconds.
-DEFAULT_CPU_SECONDS = 600
-#: Default cap on the characters of stream output kept per cell.
-DEFAULT_MAX_OUTPUT_CHARS = 20_000
 
 #: Where grading records go, relative to the course root (ignored by git).
 RECORD_DIRECTORY = ".grading/records"
 
-_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-# Runs as ``python -c`` in front of the kernel command: set the limits, then exec the kernel.
-_WRAPPER = (
-    "import os, resource, sys\n"
-    "m, c = int(sys.argv[1]), int(sys.argv[2])\n"
-    "if m > 0: resource.setrlimit(resource.RLIMIT_AS, (m, m))\n"
-    "if c > 0: resource.setrlimit(resource.RLIMIT_CPU, (c, c + 5))\n"
-    "[os.environ.setdefault(v, '1') for v in "
-    + repr(_THREAD_VARS)
-    + "]\n"
-    "os.execvp(sys.argv[4], sys.argv[4:])\n"
-)
+DEFAULT_MAX_OUTPUT_CHARS = Limits().output_chars
 
 
-def apply_limits(memory_mb: int, cpu_seconds: int) -> None:
-    """Apply the grading limits to the current process (use as ``preexec_fn``).
-
-    Parameters
-    ----------
-    memory_mb : int
-        ``RLIMIT_AS`` in MiB (soft = hard, so student code cannot raise it); 0 means no limit.
-    cpu_seconds : int
-        ``RLIMIT_CPU`` in seconds (SIGXCPU at the soft limit, SIGKILL 5 s later); 0 means none.
-    """
-    import resource
-
-    if memory_mb > 0:
-        cap = memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    if cpu_seconds > 0:
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
-
-
-def limited_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a process that runs student code: one BLAS/OpenMP thread."""
-    out = dict(os.environ if env is None else env)
-    for var in _THREAD_VARS:
-        out.setdefault(var, "1")
-    return out
-
-
-class LimitedKernelManager(AsyncKernelManager):
-    """Kernel manager whose kernels run under memory and CPU-time limits.
-
-    Configure with ``c.LimitedKernelManager.memory_limit_mb`` and ``cpu_limit_seconds``.
-    """
-
-    memory_limit_mb = Integer(
-        DEFAULT_MEMORY_MB, help="RLIMIT_AS of the kernel in MiB (0: no limit)"
-    ).tag(config=True)
-    cpu_limit_seconds = Integer(
-        DEFAULT_CPU_SECONDS, help="RLIMIT_CPU of the kernel in seconds (0: no limit)"
-    ).tag(config=True)
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd: list[str] = super().format_kernel_cmd(extra_arguments)
-        limits = [str(self.memory_limit_mb * 2**20), str(self.cpu_limit_seconds)]
-        return [sys.executable, "-c", _WRAPPER, *limits, "--", *cmd]
-
-
-# --------------------------------------------------------------------------- hidden cells
-
-
-def hidden_check_call(source: str) -> tuple[str, str | None] | None:
-    """``(name, concern)`` if a cell's code is exactly a hidden-test call, else None.
-
-    The recognised body (comments such as ``### BEGIN HIDDEN TESTS`` are ignored) is::
-
-        from course_lib.grading import check_hidden
-        check_hidden("<name>", "<concern>")
-
-    or the one-argument form ``check_hidden("<name>")`` (concern None: every concern). Any
-    other code returns None and is executed in the kernel as usual.
-    (credit, issue 14: the two-argument form; see course_lib/grading/CONTRACT.md.)
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    if len(tree.body) != 2:
-        return None
-    imp, call = tree.body
-    if not (
-        isinstance(imp, ast.ImportFrom)
-        and imp.module == "course_lib.grading"
-        and imp.level == 0
-        and [(a.name, a.asname) for a in imp.names] == [("check_hidden", None)]
-    ):
-        return None
-    if not (
-        isinstance(call, ast.Expr)
-        and isinstance(call.value, ast.Call)
-        and isinstance(call.value.func, ast.Name)
-        and call.value.func.id == "check_hidden"
-        and len(call.value.args) in (1, 2)
-        and not call.value.keywords
-        and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
-                for a in call.value.args)
-    ):
-        return None
-    args = [str(a.value) for a in call.value.args if isinstance(a, ast.Constant)]
-    return args[0], (args[1] if len(args) == 2 else None)
-
-
-def hidden_check_target(source: str) -> str | None:
-    """Return ``name`` if a cell's code is exactly a hidden-test call for ``name``.
-
-    See :func:`hidden_check_call` (which also returns the concern).
-    """
-    found = hidden_check_call(source)
-    return None if found is None else found[0]
+# --------------------------------------------------------------------------- points
 
 
 def test_cell_function(grade_id: str, functions: list[str]) -> str | None:
@@ -217,202 +78,142 @@ def test_cell_function(grade_id: str, functions: list[str]) -> str | None:
     return best
 
 
-def test_cell_concern(grade_id: str, functions: list[str]) -> tuple[str, str] | None:
-    """``(name, concern)`` of a test cell ``test_<name>_<concern>`` (credit, issue 14)."""
+def test_cell_target(grade_id: str, functions: list[str]) -> tuple[str, str | None] | None:
+    """``(name, concern)`` of a test cell's grade_id ``test_<name>_<concern>`` (None: all)."""
     name = test_cell_function(grade_id, functions)
-    if name is None or grade_id == f"test_{name}":
+    if name is None:
         return None
-    return name, grade_id[len(f"test_{name}_"):]
+    rest = grade_id[len(f"test_{name}"):].lstrip("_")
+    return name, (rest or None)
+
+
+def verdict_passed(verdict: FunctionVerdict, concern: str | None) -> bool:
+    """Whether a function verdict passed for ``concern`` (None: every check).
+
+    The judge's ``verdict.passed(concern)``: the checks tagged with that concern plus the
+    untagged ones (a missing function, an unreadable notebook) all passed. A concern the judge
+    did not tag any check with (a test cell named ``test_<name>_<something else>``) is decided by
+    the whole verdict, so points never rest on anything but the judge.
+    """
+    if concern is not None and concern not in verdict.concerns:
+        concern = None
+    return bool(verdict.passed(concern))
+
+
+def verdict_message(verdict: FunctionVerdict, concern: str | None) -> str:
+    """The judge's summary of ``concern``'s checks, failed ones with hints (None: all checks)."""
+    if concern is not None and concern not in verdict.concerns:
+        concern = None
+    return verdict.message_for(concern)
+
+
+def _judge_outputs(verdict: FunctionVerdict | None, name: str, concern: str | None,
+                   hidden: bool) -> tuple[bool, list[NotebookNode]]:
+    what = f"{'hidden' if hidden else 'judged'} checks of {name}" + (
+        f" ({concern})" if concern else "")
+    if verdict is None:
+        msg = f"the grader has no checks for {name}"
+        return False, [_error_output("AssertionError", msg)]
+    if verdict_passed(verdict, concern):
+        return True, [_nbf.v4.new_output("stream", name="stdout", text=f"{what}: passed\n")]
+    return False, [_error_output("AssertionError", verdict_message(verdict, concern))]
+
+
+# --------------------------------------------------------------------------- one notebook
 
 
 @dataclass
-class HiddenJudgement:
-    """The out-of-kernel verdict on one graded function of one notebook."""
+class Autograded:
+    """One notebook after the engine ran it: outputs in place, reasons, verdict records."""
 
-    function: str
-    passed: bool
-    message: str
-    integrity: list[str] = field(default_factory=list)
-    record: dict[str, Any] = field(default_factory=dict)
-
-    def concern_verdict(self, concern: str | None) -> tuple[bool, str]:
-        """``(passed, message)`` of one concern (None: the whole function)."""
-        if concern is None:
-            return self.passed, self.message
-        concerns = self.record.get("concerns")
-        if self.integrity or not concerns:
-            # a rule was broken, or no concern-level verdict (the function is missing, the
-            # grader failed): the whole function's verdict decides every concern
-            return self.passed and not self.integrity, self.message
-        entry = concerns.get(concern) if isinstance(concerns, Mapping) else None
-        if not isinstance(entry, Mapping):
-            return False, f"{self.function}: the grader has no concern {concern!r}"
-        return bool(entry.get("passed")), str(entry.get("message", ""))
-
-    def outputs(self, concern: str | None = None) -> list[NotebookNode]:
-        """The cell outputs that nbgrader scores: nothing on success, an error on failure."""
-        passed, message = self.concern_verdict(concern)
-        label = self.function if concern is None else f"{self.function} [{concern}]"
-        if passed:
-            text = f"hidden checks of {label}: passed\n"
-            return [_nbf.v4.new_output("stream", name="stdout", text=text)]
-        ename = "IntegrityError" if self.integrity else "AssertionError"
-        return [
-            _nbf.v4.new_output(
-                "error",
-                ename=ename,
-                evalue=message,
-                traceback=[f"\x1b[0;31m{ename}\x1b[0m: {message}"],
-            )
-        ]
+    nb: NotebookNode
+    reasons: list[str] = field(default_factory=list)
+    records: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
 
 
-def judged_outputs(outputs: list[NotebookNode], judgement: HiddenJudgement,
-                   concern: str) -> list[NotebookNode]:
-    """A visible test cell's outputs with its points decided by the judge (credit, issue 14).
+def autograde_notebook(nb: NotebookNode, assignment: str, limits: Limits) -> Autograded:
+    """Run a (sanitised) notebook once in the engine and fill in every code cell's outputs.
 
-    The cell ran in the student's kernel (its output stays for the feedback), but whether it
-    scores is the judge's verdict on ``concern`` (e.g. ``public``), computed from the bytes the
-    student's functions returned: an error the kernel raised is turned into a note if the
-    judge passed the concern, and a judge failure adds an error if the kernel raised none.
+    Every code cell but the hidden-test calls runs, once, in one isolated child; the judge's
+    calls follow in the same child. A test cell ``test_<name>_<concern>`` of a graded function
+    (and a hidden ``check_hidden(name[, concern])`` cell) gets its points iff the judge's verdict
+    for ``(name, concern)`` passed: a public cell keeps the output the student's code printed,
+    loses its own error if the judge passed, and gets the judge's error if it failed. Any other
+    cell keeps exactly what it did in the child. Used by :class:`ResilientExecute` (``nbgrader
+    autograde``) and by the batch grader, so both give the same grades.
     """
-    passed, message = judgement.concern_verdict(concern)
-    if judgement.integrity:
-        return integrity_outputs(judgement)
-    errors = [o for o in outputs if o.get("output_type") == "error"]
-    if passed:
-        if not errors:
-            return outputs
-        kept = [o for o in outputs if o.get("output_type") != "error"]
-        note = (f"The grader re-ran this cell's checks on the values your functions returned"
-                f" and they passed ({errors[0].get('ename')} in the notebook's own run).\n")
-        return [*kept, _nbf.v4.new_output("stream", name="stdout", text=note)]
-    if errors:
-        return outputs
-    return [*outputs, _error_output("AssertionError", message)]
+    from .runner import grade_submission, hidden_check_target
+    from .specs import SPECS
 
+    functions = list(SPECS.get(assignment, {}))
+    verdicts: dict[str, FunctionVerdict] = {}
+    reasons: list[str] = []
+    run: Any = None
+    if functions:
+        verdicts, run, sub = grade_submission(dict(nb), assignment, limits=limits)
+    else:  # not one of the course's assignments: run the cells, judge nothing
+        from .runner import load_submission
+        from .sandbox import run_in_sandbox
 
-def _plain(value: Any) -> Any:
-    """A JSON-friendly copy of a verdict (dataclasses, numpy scalars, tuples)."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if hasattr(value, "item"):
-        try:
-            return value.item()
-        except (TypeError, ValueError):
-            pass
-    return repr(value)
-
-
-def _judgement_from_verdict(name: str, verdict: Any) -> HiddenJudgement:
-    record = _plain(verdict.to_dict() if hasattr(verdict, "to_dict") else verdict)
-    rec = record if isinstance(record, dict) else {"verdict": record}
-    passed = bool(rec.get("passed", False))
-    message = str(rec.get("message") or ("passed" if passed else f"{name}: failed"))
-    integrity_raw = rec.get("integrity") or rec.get("cheats") or []
-    integrity = [str(x) for x in integrity_raw] if isinstance(integrity_raw, list) else []
-    return HiddenJudgement(name, passed, message, integrity, rec)
-
-
-def judge_notebook(
-    nb: NotebookNode, assignment: str, functions: list[str], notebook_name: str = "notebook"
-) -> dict[str, HiddenJudgement]:
-    """Judge ``functions`` of a notebook with the runner, outside any kernel.
-
-    The notebook's text is written to a private temporary directory and handed to
-    :func:`course_lib.grading.runner.grade_notebook`, which executes the student's code in its own
-    resource-limited sandbox child and computes every statistic with pristine NumPy. A failure of
-    the grader itself fails the function with a message that says so (and is logged).
-    """
-    if not functions:
-        return {}
-    try:
-        from course_lib.grading import runner
-    except ImportError as exc:  # pragma: no cover - the runner is part of the package
-        msg = f"grader error: course_lib.grading.runner unavailable ({exc})"
-        return {f: HiddenJudgement(f, False, msg) for f in functions}
-    from course_lib.grading.specs import SPECS
-
-    known = [f for f in functions if f in SPECS.get(assignment, {})]
-    verdicts: Any = {}
-    with tempfile.TemporaryDirectory(prefix="hidden-") as tmp:
-        path = os.path.join(tmp, f"{notebook_name}.ipynb")
-        with open(path, "w", encoding="utf-8") as fh:
-            _nbf.write(nb, fh)
-        try:
-            if known:
-                verdicts = runner.grade_notebook(path, assignment, functions=known)
-        except Exception as exc:  # the grader must not take the batch down
-            msg = f"grader error while judging this notebook: {type(exc).__name__}: {exc}"
-            return {f: HiddenJudgement(f, False, msg) for f in functions}
-    if isinstance(verdicts, Mapping):
-        by_name = dict(verdicts)
-    else:
-        by_name = {getattr(v, "function", getattr(v, "name", "")): v for v in verdicts}
-    out = {}
-    for f in functions:
-        if f in by_name:
-            out[f] = _judgement_from_verdict(f, by_name[f])
-        else:
-            out[f] = HiddenJudgement(f, False, f"the grader has no hidden checks for {f}")
-    return out
-
-
-def plan_hidden(nb: NotebookNode) -> dict[int, str]:
-    """Cell index -> function name for every code cell that is a recognised hidden-test call."""
-    return {i: name for i, (name, _) in plan_hidden_concerns(nb).items()}
-
-
-def plan_hidden_concerns(nb: NotebookNode) -> dict[int, tuple[str, str | None]]:
-    """Cell index -> ``(function, concern)`` of every recognised hidden-test call."""
-    plan = {}
+        sub = load_submission(dict(nb))
+        run = run_in_sandbox(sub.cells, {}, limits=limits)
+    if sub.problem:
+        reasons.append(sub.problem)
+    count = 0
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            found = hidden_check_call(cell.source)
-            if found is not None:
-                plan[i] = found
-    return plan
-
-
-def visible_test_outputs(grade_id: str, outputs: list[NotebookNode],
-                         judgements: Mapping[str, HiddenJudgement],
-                         functions: list[str]) -> list[NotebookNode]:
-    """The scored outputs of a visible test cell that ran in the kernel (credit, issue 14).
-
-    A cell ``test_<name>_<concern>`` of a judged function whose judge knows that concern
-    (``public``) scores by the judge's verdict (:func:`judged_outputs`); any other test cell of
-    a judged function keeps its outputs unless the function broke a rule.
-    """
-    found = test_cell_concern(grade_id, functions)
-    name = test_cell_function(grade_id, functions)
-    if found is not None and found[0] in judgements:
-        j = judgements[found[0]]
-        if found[1] in (j.record.get("concerns") or {}):
-            return judged_outputs(outputs, j, found[1])
-    if name is not None and name in judgements and judgements[name].integrity:
-        return integrity_outputs(judgements[name])
-    return outputs
-
-
-def integrity_outputs(judgement: HiddenJudgement) -> list[NotebookNode]:
-    """Outputs that fail a public test cell of a function whose code broke the rules."""
-    msg = f"{judgement.function}: {'; '.join(judgement.integrity)}"
-    return [
-        _nbf.v4.new_output(
-            "error",
-            ename="IntegrityError",
-            evalue=msg,
-            traceback=[f"\x1b[0;31mIntegrityError\x1b[0m: {msg}"],
-        )
-    ]
+        if cell.cell_type != "code":
+            continue
+        count += 1
+        cell.execution_count = count
+        meta = cell.metadata.get("nbgrader", {})
+        where = meta.get("grade_id") or f"cell {i}"
+        target = hidden_check_target(cell.source)
+        if target is not None:
+            name, concern = target
+            _, cell.outputs = _judge_outputs(verdicts.get(name), name, concern, hidden=True)
+            continue
+        rep = run.cells.get(i) if run is not None else None
+        if rep is None:
+            cell.outputs = [_error_output("NotRun", "the cell was not run (too many restarts "
+                                          "of the grading process)")] if run is not None else []
+        elif rep.status == "killed":
+            cell.outputs = [kernel_died_output(rep.detail)]
+            reasons.append(f"the code died in {where} ({rep.detail})")
+        elif rep.status == "timeout":
+            cell.outputs = [timeout_output(limits.cell_timeout)]
+            reasons.append(f"{where} timed out after {limits.cell_timeout:g} s")
+        else:
+            cell.outputs = [_nbf.from_dict(o) for o in rep.outputs]
+        tgt = test_cell_target(str(meta.get("grade_id", "")), functions) if meta.get(
+            "grade") else None
+        if tgt is not None:
+            name, concern = tgt
+            ok, judged = _judge_outputs(verdicts.get(name), name, concern, hidden=False)
+            if ok:  # the student's own process may have failed: the judge decides
+                errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+                cell.outputs = [o for o in cell.outputs if o.get("output_type") != "error"]
+                for o in errors:
+                    cell.outputs.append(_nbf.v4.new_output("stream", name="stderr", text=(
+                        f"[grader] in your notebook's process this cell raised {o.ename}, but "
+                        "the judge's checks of the values your function returned passed\n")))
+            else:
+                cell.outputs = [*cell.outputs, *judged]
+        for o in cell.outputs:
+            if o.get("output_type") == "error" and o.get("ename") not in (
+                    "KernelDied", "CellTimeoutError"):
+                reasons.append(f"{where}: {o.ename}: {str(o.evalue).splitlines()[0][:120]}"
+                               if str(o.evalue) else f"{where}: {o.ename}")
+    if run is not None:
+        info = {"isolation": run.isolation, "seccomp": run.seccomp, "restarts": run.restarts,
+                "seconds": round(run.seconds, 3), "limits": limits.to_dict()}
+    else:
+        info = {"isolation": "bwrap" if limits.isolate else "NONE (--unsafe-no-isolation)",
+                "limits": limits.to_dict()}
+    if not limits.isolate:
+        reasons.insert(0, "UNSAFE: graded without isolation (--unsafe-no-isolation)")
+    records = {k: v.to_dict() for k, v in verdicts.items()}
+    return Autograded(nb, reasons, records, info)
 
 
 def write_record(
@@ -433,7 +234,24 @@ def write_record(
     return path
 
 
-# --------------------------------------------------------------------------- execution
+def _plain(value: Any) -> Any:
+    """A JSON-friendly copy of a record (dataclasses, numpy scalars, tuples)."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if hasattr(value, "item"):
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            pass
+    return repr(value)
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
@@ -444,10 +262,11 @@ def _error_output(ename: str, evalue: str) -> NotebookNode:
 
 
 def kernel_died_output(detail: str = "") -> NotebookNode:
-    """The error recorded in a cell during which the kernel (or grading child) died."""
+    """The error recorded in a cell during which the grading child died."""
     reason = (
-        "the kernel died while running this cell (os._exit, a crash, or the memory limit). "
-        "The cells after it ran in a restarted kernel where the cells before it were replayed."
+        "the grading process died while running this cell (os._exit, a crash, or the memory "
+        "limit). The cells after it ran in a restarted process where the cells before it were "
+        "replayed."
     )
     return _error_output("KernelDied", f"{reason}{' ' + detail if detail else ''}")
 
@@ -456,107 +275,54 @@ def timeout_output(seconds: float) -> NotebookNode:
     """The error recorded in a cell that did not finish in time."""
     return _error_output(
         "CellTimeoutError",
-        f"the cell did not finish within {seconds:g} s (an endless loop?); the kernel was "
-        "restarted and the cells before it were replayed",
+        f"the cell did not finish within {seconds:g} s (an endless loop?); the grading process "
+        "was restarted, the cells before it were replayed and this cell was skipped",
     )
 
 
 class ResilientExecute(Execute):  # type: ignore[misc]
-    """Execute preprocessor that survives dying kernels, endless loops and huge outputs.
+    """nbgrader's ``Execute`` step, done by the grading engine instead of a Jupyter kernel.
 
-    See the module docstring. Configure the per-cell timeout with ``c.Execute.timeout`` and the
-    kernel's limits with ``c.LimitedKernelManager``.
+    The whole notebook runs once in one isolated child (:func:`autograde_notebook`), with the
+    course's :class:`~course_lib.grading.isolation.Limits` (``c.Grading.*``); hidden and public
+    test cells get their points from the judge. A grading record (seeds, tolerances, versions,
+    isolation) is written per notebook.
     """
 
-    interrupt_on_timeout = Bool(
-        False, help="Restart (rather than interrupt) a kernel whose cell timed out."
-    ).tag(config=True)
-    shutdown_kernel = Unicode("immediate").tag(config=True)
-    max_output_chars = Integer(
-        DEFAULT_MAX_OUTPUT_CHARS, help="Characters of stream output kept per cell."
-    ).tag(config=True)
-    max_restarts = Integer(
-        25, help="Kernel restarts per notebook before the remaining cells are given up."
-    ).tag(config=True)
-    judge_hidden_out_of_kernel = Bool(
-        True, help="Judge `check_hidden(name)` cells with the runner instead of in the kernel."
-    ).tag(config=True)
     record_directory = Unicode(
         RECORD_DIRECTORY,
         help="Where grading records (seeds, tolerances, versions) are written, relative to the "
         "course root; '' for none.",
     ).tag(config=True)
 
-    def _records_root(self) -> str:
-        """``record_directory`` resolved against the course root (found via the converter)."""
-        if os.path.isabs(self.record_directory):
-            return str(self.record_directory)
+    def _course(self) -> Any:
         node: Any = self
         while node is not None:
             coursedir = getattr(node, "coursedir", None)
             if coursedir is not None:
-                return os.path.join(coursedir.root, self.record_directory)
+                return coursedir
             node = getattr(node, "parent", None)
+        return None
+
+    def _records_root(self) -> str:
+        """``record_directory`` resolved against the course root (found via the converter)."""
+        if os.path.isabs(self.record_directory):
+            return str(self.record_directory)
+        coursedir = self._course()
+        if coursedir is not None:
+            return os.path.join(coursedir.root, self.record_directory)
         return os.path.abspath(self.record_directory)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
-        super().__init__(*args, **kwargs)
-        self._chars: dict[int, int] = {}
-
-    # Cap stream output as it arrives, so the grader never holds gigabytes.
-    def output(
-        self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None, cell_index: int
-    ) -> NotebookNode | None:
-        if msg.get("msg_type") == "stream" and self.max_output_chars >= 0:
-            used = self._chars.get(cell_index, 0)
-            text = msg["content"].get("text", "")
-            if used > self.max_output_chars:
-                return None
-            if used + len(text) > self.max_output_chars:
-                keep = max(self.max_output_chars - used, 0)
-                msg = copy.deepcopy(msg)
-                msg["content"]["text"] = (
-                    text[:keep] + f"\n... output truncated after {self.max_output_chars} "
-                    "characters ...\n"
-                )
-                self._chars[cell_index] = self.max_output_chars + 1
-            else:
-                self._chars[cell_index] = used + len(text)
-        out: NotebookNode | None = super().output(outs, msg, display_id, cell_index)
-        return out
 
     def preprocess(
         self, nb: NotebookNode, resources: Any = None, km: Any = None
     ) -> tuple[NotebookNode, Any]:
-        from nbclient import NotebookClient
-
-        NotebookClient.__init__(self, nb, km)
-        self.reset_execution_trackers()
-        self._check_assign_resources(resources)
-        self._chars = {}
         info = (resources or {}).get("nbgrader", {})
-        hidden = plan_hidden_concerns(nb) if self.judge_hidden_out_of_kernel else {}
-        judgements: dict[str, HiddenJudgement] = {}
-        if hidden:
-            t0 = time.perf_counter()
-            judgements = judge_notebook(
-                nb,
-                info.get("assignment", ""),
-                sorted({name for name, _ in hidden.values()}),
-                info.get("notebook", "notebook"),
-            )
-            self.log.info("hidden cells judged out of kernel in %.2f s", time.perf_counter() - t0)
-        functions = sorted(judgements)
-
-        def after_cell(index: int, cell: NotebookNode) -> None:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-            if not cell.metadata.get("nbgrader", {}).get("grade"):
-                return
-            cell.outputs = visible_test_outputs(gid, cell.outputs, judgements, functions)
-
-        run_cells_resilient(self, hidden, judgements, after_cell)
-        self.set_widgets_metadata()
+        limits = Limits.from_config(self.config)
+        check_isolation(limits)  # one clear message (and no grade) on a machine without userns
+        t0 = time.perf_counter()
+        done = autograde_notebook(nb, info.get("assignment", ""), limits)
+        self.log.info("notebook graded by the engine in %.2f s (%s)", time.perf_counter() - t0,
+                      done.run.get("isolation"))
         if self.record_directory and info.get("student"):
             write_record(
                 self._records_root(),
@@ -566,71 +332,12 @@ class ResilientExecute(Execute):  # type: ignore[misc]
                 {
                     "grader": "nbgrader autograde + ResilientExecute",
                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "verdicts": {k: v.record for k, v in judgements.items()},
+                    "reasons": done.reasons,
+                    "verdicts": done.records,
+                    "run": done.run,
                 },
             )
-        return self.nb, self.resources
-
-
-def run_cells_resilient(
-    client: ResilientExecute,
-    hidden: Mapping[int, tuple[str, str | None]],
-    judgements: Mapping[str, HiddenJudgement],
-    after_cell: Callable[[int, NotebookNode], None],
-) -> None:
-    """Run every code cell; on a dead kernel or a timeout, restart, replay and go on."""
-    nb = client.nb
-    n = len(nb.cells)
-    start = 0
-    replay: list[int] = []
-    restarts = 0
-    while start < n:
-        failed_at: int | None = None
-        with client.setup_kernel():
-            assert client.kc is not None
-            info_msg = client.wait_for_reply(client.kc.kernel_info())
-            if info_msg is not None:
-                nb.metadata["language_info"] = info_msg["content"]["language_info"]
-            for j in list(replay):
-                try:
-                    client.execute_cell(copy.deepcopy(nb.cells[j]), j, store_history=False)
-                except (DeadKernelError, CellTimeoutError, UnresponsiveKernelError):
-                    # Not reproducible: forget it and start over without it.
-                    replay.remove(j)
-                    failed_at = start - 1
-                    break
-            else:
-                for i in range(start, n):
-                    cell = nb.cells[i]
-                    if cell.cell_type != "code":
-                        continue
-                    if i in hidden:
-                        name, concern = hidden[i]  # credit, issue 14: one cell per concern
-                        cell.outputs = judgements[name].outputs(concern)
-                        continue
-                    try:
-                        client.preprocess_cell(cell, client.resources, i)
-                    except (DeadKernelError, UnresponsiveKernelError) as exc:
-                        cell.outputs.append(kernel_died_output(str(exc)[:200]))
-                        failed_at = i
-                        break
-                    except CellTimeoutError:
-                        cell.outputs.append(timeout_output(float(client.timeout or 0)))
-                        failed_at = i
-                        break
-                    after_cell(i, cell)
-                    replay.append(i)
-        if failed_at is None:
-            return
-        restarts += 1
-        start = failed_at + 1
-        if restarts > client.max_restarts:
-            for cell in nb.cells[start:]:
-                if cell.cell_type == "code":
-                    cell.outputs = [
-                        _error_output("NotRun", "too many kernel restarts; the cell was not run")
-                    ]
-            return
+        return done.nb, resources
 
 
 # --------------------------------------------------------------------------- sanitising

@@ -1,78 +1,61 @@
-"""Grade a submitted notebook: find the answers, scan them, run them in the sandbox, judge them.
+"""Grade a submitted notebook: run it once in the isolated engine, judge the returned bytes.
 
 ``grade_notebook(path, assignment)`` returns one :class:`FunctionVerdict` per graded function of
 the assignment (the exercise contract: ``course_lib/grading/CONTRACT.md``); ``grade_function``
-grades one. The command line
-entry point, used by the hidden test cells through :func:`course_lib.grading.check_hidden` and by
-batch grading, is::
+grades one; :func:`grade_submission` also returns the run itself (every cell's outputs), which
+is what ``make grade`` and ``nbgrader autograde`` use. The command line entry point is::
 
     python -I -m course_lib.grading.runner NOTEBOOK --assignment A [--function F] --json
 
 How a grade is made
 -------------------
-1. The notebook is read as JSON (never executed here). Its code cells are split into test cells
-   (nbgrader ``grade: true, solution: false`` or a ``grade_id`` starting with ``test_``, and any
-   cell calling ``check_hidden``), which are never run, and everything else (setup, answer cells,
-   cells the student added), which runs in order. IPython magics (``%...``, ``!...``) are
-   dropped. A plain ``.py`` file or a mapping ``{label: source}`` is accepted too.
-2. A static (``ast``) scan names cheats: importing ``course_lib``, touching ``sys.modules`` /
-   ``builtins`` / ``importlib`` / ``__import__``, assigning to NumPy attributes (``np.var = ...``),
-   ``setattr`` on NumPy, defining an ``ndarray`` subclass, ``exec``/``eval``, ``globals()``
-   writes, rebinding names the test cells use, starting other processes (``subprocess``,
-   ``os.system``...: a new interpreter could import ``course_lib``), ``runpy``, ``inspect``,
-   ``gc``. A finding fails the functions it can affect:
-   the function it sits in (or the graded functions that call the helper it sits in), the
-   functions of its cell, or all functions for a global patch or a cell without a graded
-   function.
-3. The cells run in :mod:`course_lib.grading.sandbox` (child process, no ``course_lib``,
-   resource limits); each function's calls use generators made from grader seeds.
-4. The returned plain arrays are judged here with pristine NumPy (:mod:`.specs`,
-   :mod:`.stats`). The verdict records the seeds, the tolerances, the versions and the timings,
-   so the grade can be re-derived with ``--base-seed``.
-
-Limits
-------
-The sandbox is a process with resource limits, not a security boundary: the child runs as the
-grading user, can read files that user can read and could, with obfuscation the static scan
-misses, reach the network or start processes. It cannot change a verdict that is computed here
-from the bytes it returned, but it could in principle compute its answers with another
-program. An instructor who grades untrusted submissions at scale should run the runner (or the
-batch command) inside a container or VM without network and without the course's sources
-mounted, e.g. ``docker run --network none -v $PWD/submitted:/sub:ro IMAGE python -I -m
-course_lib.grading.runner /sub/... --json``; the verdicts are plain JSON and merge anywhere.
+1. The notebook is read as JSON (never executed here). Every code cell runs, in order, except the
+   hidden-test calls (``check_hidden(...)``), whose verdict is computed here: the setup, the
+   answer cells, the cells the student added and the visible public test cells (their output is
+   the feedback the student sees).
+2. The cells and then the judge's calls run in ONE child process per submission
+   (:mod:`course_lib.grading.sandbox`, :mod:`course_lib.grading.child`), isolated by the
+   operating system (:mod:`course_lib.grading.isolation`: no network, no course files, no
+   ``course_lib``); each function's calls use generators made from grader seeds.
+3. The returned plain arrays are judged here with pristine NumPy (:mod:`.specs`,
+   :mod:`.stats`). Nothing the student's code does inside the child (patching NumPy, builtins or
+   helpers, redefining names, lying ndarray subclasses) reaches this process: only the bytes it
+   returned do. There is no static rule on the source: legal Python never costs points. The
+   verdict records the seeds, the tolerances, the versions, the isolation and the timings, so the
+   grade can be re-derived with ``--base-seed``.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import builtins
 import json
 import platform
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .sandbox import Call, CallOutcome, CellSource, Limits, SandboxRun, run_in_sandbox
+from .isolation import IsolationUnavailable, Limits, check_isolation
+from .sandbox import Call, CallOutcome, CellSource, SandboxRun, run_in_sandbox
 from .specs import DEFAULT_BASE_SEED, NOTEBOOKS, SPECS, FunctionSpec, get_spec, make_seeds
 from .stats import CheckResult, _plain
 
 __all__ = [
-    "Cheat",
     "FunctionVerdict",
     "Passed",
     "Submission",
     "grade_function",
     "grade_notebook",
+    "grade_submission",
+    "hidden_check_target",
     "load_submission",
     "main",
-    "scan_cheats",
 ]
 
 SourceLike = str | Path | Mapping[str, str] | Sequence[str]
@@ -96,36 +79,66 @@ _MAGIC = re.compile(r"^(\s*)([%!].*)$")
 
 
 def _strip_magics(src: str) -> str:
+    """The source with IPython magic lines as ``pass`` (for the structure analysis only)."""
     out = []
     for line in src.splitlines():
         m = _MAGIC.match(line)
-        out.append(f"{m.group(1)}pass  # IPython magic dropped by the grader" if m else line)
+        out.append(f"{m.group(1)}pass  # IPython magic" if m else line)
     return "\n".join(out) + "\n"
 
 
-def _is_test_cell(meta: Mapping[str, Any], src: str) -> bool:
-    nb = meta.get("nbgrader", {}) if isinstance(meta, Mapping) else {}
-    if not isinstance(nb, Mapping):
-        nb = {}
-    gid = str(nb.get("grade_id", ""))
-    if nb.get("grade") is True and not nb.get("solution"):
-        return True
-    if gid.startswith("test_"):
-        return True
-    return "check_hidden" in src or "BEGIN HIDDEN TESTS" in src
+def hidden_check_target(source: str) -> tuple[str, str | None] | None:
+    """``(name, concern)`` if a cell's code is exactly a hidden-test call, else None.
+
+    The recognised body (comments such as ``### BEGIN HIDDEN TESTS`` are ignored) is::
+
+        from course_lib.grading import check_hidden
+        check_hidden("<name>")               # concern None: every check
+        check_hidden("<name>", "<concern>")  # one concern's checks
+
+    Such a cell is never executed: its verdict comes from the judge.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    if len(tree.body) != 2:
+        return None
+    imp, call = tree.body
+    if not (
+        isinstance(imp, ast.ImportFrom)
+        and imp.module == "course_lib.grading"
+        and imp.level == 0
+        and [(a.name, a.asname) for a in imp.names] == [("check_hidden", None)]
+    ):
+        return None
+    if not (
+        isinstance(call, ast.Expr)
+        and isinstance(call.value, ast.Call)
+        and isinstance(call.value.func, ast.Name)
+        and call.value.func.id == "check_hidden"
+        and 1 <= len(call.value.args) <= 2
+        and not call.value.keywords
+        and all(isinstance(a, ast.Constant) and isinstance(a.value, str)
+                for a in call.value.args)
+    ):
+        return None
+    args = [a.value for a in call.value.args]  # type: ignore[attr-defined]
+    return str(args[0]), (str(args[1]) if len(args) == 2 else None)
 
 
 def load_submission(source: SourceLike) -> Submission:
-    """Read a notebook (``.ipynb``), a ``.py`` file, a mapping or a list of sources.
+    """Read a notebook (``.ipynb`` path or notebook dict), a ``.py`` file, a mapping or a list.
 
     A notebook that is not valid JSON gives a :class:`Submission` with ``problem`` set.
     """
+    if isinstance(source, Mapping) and "cells" in source:
+        return _from_notebook(source, "<notebook>")
     if isinstance(source, Mapping):
-        cells = [CellSource(i, _strip_magics(str(s)), str(k))
-                 for i, (k, s) in enumerate(source.items())]
+        cells = [CellSource(i, str(s), str(k)) for i, (k, s) in enumerate(source.items())]
         return Submission(cells, [], origin="<sources>")
     if isinstance(source, (list, tuple)):
-        cells = [CellSource(i, _strip_magics(str(s)), f"cell {i}") for i, s in enumerate(source)]
+        cells = [CellSource(i, str(s), f"cell {i}") for i, s in enumerate(source)]
         return Submission(cells, [], origin="<sources>")
     path = Path(str(source))
     try:
@@ -133,15 +146,23 @@ def load_submission(source: SourceLike) -> Submission:
     except OSError as exc:
         return Submission([], [], problem=f"cannot read {path}: {exc}", origin=str(path))
     if path.suffix != ".ipynb":
-        return Submission([CellSource(0, _strip_magics(text), path.name)], [], origin=str(path))
+        return Submission([CellSource(0, text, path.name)], [], origin=str(path))
     try:
         nb = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return Submission([], [], problem=f"the notebook is not valid notebook JSON ({exc})",
+                          origin=str(path))
+    return _from_notebook(nb, str(path))
+
+
+def _from_notebook(nb: Any, origin: str) -> Submission:
+    try:
         raw_cells = nb["cells"]
         if not isinstance(raw_cells, list):
             raise TypeError("cells is not a list")
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         return Submission([], [], problem=f"the notebook is not valid notebook JSON ({exc})",
-                          origin=str(path))
+                          origin=origin)
     code_cells: list[CellSource] = []
     tests: list[str] = []
     trusted: set[int] = set()
@@ -152,314 +173,16 @@ def load_submission(source: SourceLike) -> Submission:
         src = "".join(src) if isinstance(src, list) else str(src)
         meta = c.get("metadata", {})
         meta = meta if isinstance(meta, Mapping) else {}
-        if _is_test_cell(meta, src):
-            tests.append(src)
+        if hidden_check_target(src) is not None:
+            tests.append(src)  # judged here, never executed
             continue
         nbm = meta.get("nbgrader", {})
         nbm = nbm if isinstance(nbm, Mapping) else {}
         label = str(nbm.get("grade_id", f"cell {i}"))
         if label == "setup" or (nbm.get("locked") and not nbm.get("solution")):
             trusted.add(i)
-        code_cells.append(CellSource(i, _strip_magics(src), label))
-    return Submission(code_cells, tests, trusted, origin=str(path))
-
-
-# =========================================================================== static scan
-
-
-@dataclass(frozen=True)
-class Cheat:
-    """A statically detected cheat: where it is and what it does."""
-
-    cell: int
-    line: int
-    scope: str | None
-    kind: str
-    description: str
-    global_effect: bool
-
-
-_BUILTIN_NAMES = {n for n in dir(builtins) if not n.startswith("_")}
-_DEFAULT_TEST_NAMES = {"check_hidden", "np", "numpy", "isinstance", "len", "abs", "float",
-                       "int", "AssertionError", "all", "any", "round", "tuple", "list", "type",
-                       "callable", "range", "print", "ValueError", "TypeError", "math"}
-_SYS_ATTRS = {"modules", "meta_path", "path_hooks", "path", "_getframe", "settrace", "setprofile",
-              "addaudithook", "path_importer_cache"}
-_FORBIDDEN_MODULES = {
-    "course_lib": "imports course_lib (the reference library; implement the function yourself)",
-    "importlib": "uses importlib (module machinery)",
-    "builtins": "imports builtins (can patch Python itself)",
-    "__builtin__": "imports builtins (can patch Python itself)",
-    "gc": "uses gc (reaches into other objects of the interpreter)",
-    "inspect": "uses inspect (reaches into the grader's frames)",
-    "unittest": "uses unittest.mock (patching)",
-    "subprocess": "starts other processes (subprocess), where course_lib is importable",
-    "multiprocessing": "starts other processes (multiprocessing)",
-    "concurrent": "starts other processes or threads (concurrent.futures)",
-    "pty": "starts other processes (pty)",
-    "runpy": "runs other Python files (runpy)",
-    "imp": "uses the import machinery (imp)",
-    "pkgutil": "uses the import machinery (pkgutil)",
-    "zipimport": "uses the import machinery (zipimport)",
-    "marshal": "loads code objects (marshal)",
-}
-_SPAWN = {"system", "popen", "fork", "forkpty", "posix_spawn", "posix_spawnp", "execv", "execve",
-          "execl", "execle", "execlp", "execlpe", "execvp", "execvpe", "spawnl", "spawnle",
-          "spawnlp", "spawnlpe", "spawnv", "spawnve", "spawnvp", "spawnvpe"}
-
-
-def _free_names(sources: Iterable[str]) -> set[str]:
-    names: set[str] = set()
-    for src in sources:
-        try:
-            tree = ast.parse(_strip_magics(src))
-        except SyntaxError:
-            continue
-        stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
-                  and isinstance(n.ctx, ast.Store)}
-        loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
-                  and isinstance(n.ctx, ast.Load)}
-        names |= loaded - stored
-    return names
-
-
-def _defined_names(src: str) -> set[str]:
-    """Names a cell binds with ``def``, ``class`` or ``import`` at top level."""
-    try:
-        tree = ast.parse(src)
-    except SyntaxError:
-        return set()
-    out: set[str] = set()
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out.add(stmt.name)
-        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            out |= {a.asname or a.name.split(".")[0] for a in stmt.names}
-    return out
-
-
-class _Scanner(ast.NodeVisitor):
-    def __init__(self, cell: int, protected: set[str], trusted: bool) -> None:
-        self.cell = cell
-        self.protected = protected
-        self.trusted = trusted
-        self.found: list[Cheat] = []
-        self.scope: list[str] = []
-        self.np_aliases: set[str] = set()
-        self.sys_aliases: set[str] = set()
-        self.depth = 0
-
-    def add(self, node: ast.AST, kind: str, desc: str, global_effect: bool = False) -> None:
-        self.found.append(Cheat(self.cell, getattr(node, "lineno", 0),
-                                self.scope[0] if self.scope else None, kind, desc, global_effect))
-
-    # --- imports
-    def _check_module(self, node: ast.AST, mod: str) -> None:
-        root = mod.split(".")[0]
-        if root in _FORBIDDEN_MODULES and not (root == "unittest" and "mock" not in mod):
-            self.add(node, "import", _FORBIDDEN_MODULES[root] + f" (import {mod})",
-                     root != "course_lib")
-
-    def visit_Import(self, node: ast.Import) -> None:
-        for a in node.names:
-            self._check_module(node, a.name)
-            bound = a.asname or a.name.split(".")[0]
-            if a.name == "numpy" or a.name.startswith("numpy."):
-                self.np_aliases.add(bound)
-            elif a.name == "sys":
-                self.sys_aliases.add(bound)
-            elif not self.scope and bound != a.name.split(".")[-1] and bound != a.name:
-                self._rebind(node, bound)  # e.g. `import os as np`
-
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
-        mod = node.module or ""
-        self._check_module(node, mod)
-        for a in node.names:
-            bound = a.asname or a.name
-            if mod == "numpy" or mod.startswith("numpy."):
-                if a.name in {"random", "testing", "linalg", "lib", "_core", "core"} \
-                        or bound in {"np"}:
-                    self.np_aliases.add(bound)
-            elif mod == "sys" and a.name in _SYS_ATTRS:
-                self.add(node, "sys", f"imports sys.{a.name} (module machinery)", True)
-            if bound != a.name and not self.scope:
-                self._rebind(node, bound)  # e.g. `from os import path as check_hidden`
-
-    # --- definitions
-    def _rebind(self, node: ast.AST, name: str) -> None:
-        if self.trusted or self.scope:
-            return
-        if name in self.protected:
-            self.add(node, "rebind", f"redefines {name!r}, a name the test cells use", True)
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self._def(node)
-
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
-        self._def(node)
-
-    def _def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
-        if not self.scope:
-            self._rebind(node, node.name)
-        for d in node.decorator_list:
-            self.visit(d)
-        self.scope.append(node.name)
-        for stmt in node.body:
-            self.visit(stmt)
-        self.scope.pop()
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        if not self.scope:
-            self._rebind(node, node.name)
-        for b in node.bases:
-            dotted = _dotted(b)
-            if dotted.split(".")[-1] in {"ndarray", "MaskedArray", "matrix"}:
-                self.add(node, "ndarray_subclass",
-                         f"defines class {node.name}, a subclass of {dotted} (its methods could"
-                         " lie about the statistics)")
-        self.scope.append(node.name)
-        for stmt in node.body:
-            self.visit(stmt)
-        self.scope.pop()
-
-    # --- assignments
-    def _target(self, node: ast.AST, t: ast.AST) -> None:
-        if isinstance(t, (ast.Tuple, ast.List)):
-            for e in t.elts:
-                self._target(node, e)
-        elif isinstance(t, ast.Starred):
-            self._target(node, t.value)
-        elif isinstance(t, ast.Attribute):
-            root = _root_name(t)
-            dotted = _dotted(t)
-            if root in self.np_aliases:
-                self.add(node, "numpy_patch", f"assigns to the NumPy attribute {dotted}", True)
-            elif root in self.sys_aliases or root in {"builtins", "__builtins__"}:
-                self.add(node, "sys", f"assigns to {dotted}", True)
-        elif isinstance(t, ast.Subscript):
-            base = t.value
-            if isinstance(base, ast.Call) and _dotted(base.func) in {"globals", "vars", "locals"}:
-                self.add(node, "globals", "writes to globals()/vars() (rebinds names indirectly)",
-                         True)
-            elif isinstance(base, ast.Attribute) and _root_name(base) in self.sys_aliases:
-                self.add(node, "sys", f"writes to {_dotted(base)}", True)
-            elif _root_name(base) in self.np_aliases:
-                self.add(node, "numpy_patch", f"writes into {_dotted(base)}", True)
-            self.visit(t)
-        elif isinstance(t, ast.Name):
-            if not self.scope:
-                self._rebind(node, t.id)
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        for t in node.targets:
-            self._target(node, t)
-        self.visit(node.value)
-
-    def visit_AugAssign(self, node: ast.AugAssign) -> None:
-        self._target(node, node.target)
-        self.visit(node.value)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self._target(node, node.target)
-        if node.value is not None:
-            self.visit(node.value)
-
-    def visit_Delete(self, node: ast.Delete) -> None:
-        for t in node.targets:
-            self._target(node, t)
-
-    def visit_Global(self, node: ast.Global) -> None:
-        for n in node.names:
-            if n in self.protected:
-                self.add(node, "rebind", f"rebinds {n!r} (a name the test cells use) via"
-                         " 'global'", True)
-
-    # --- expressions
-    def visit_Name(self, node: ast.Name) -> None:
-        if node.id in {"__import__", "__builtins__", "__builtin__", "__loader__", "__spec__"}:
-            self.add(node, "builtins", f"uses {node.id}", True)
-        elif node.id in {"exec", "eval", "compile"} and isinstance(node.ctx, ast.Load):
-            self.add(node, "exec", f"runs dynamically built code ({node.id})")
-        elif node.id in {"globals", "vars", "setattr", "delattr"} and isinstance(node.ctx,
-                                                                                 ast.Load):
-            pass  # judged at the call
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        root = _root_name(node)
-        if root in self.sys_aliases and node.attr in _SYS_ATTRS:
-            self.add(node, "sys", f"uses {_dotted(node)} (module machinery)", True)
-        if node.attr in {"__dict__", "__globals__", "__code__", "__builtins__", "__class__",
-                         "__subclasses__", "__setattr__", "__mro__", "__bases__"}:
-            self.add(node, "dunder", f"reaches into {_dotted(node)}", True)
-        self.generic_visit(node)
-
-    def visit_Call(self, node: ast.Call) -> None:
-        fn = _dotted(node.func)
-        if fn in {"setattr", "delattr", "object.__setattr__", "type.__setattr__"} and node.args:
-            root = _root_name(node.args[0])
-            if root in self.np_aliases:
-                self.add(node, "numpy_patch", f"{fn}() on the NumPy object"
-                         f" {_dotted(node.args[0])}", True)
-            elif root in self.sys_aliases or root in {"builtins", "__builtins__"}:
-                self.add(node, "sys", f"{fn}() on {_dotted(node.args[0])}", True)
-            elif root in self.protected:
-                self.add(node, "rebind", f"{fn}() on {root!r}, a name the test cells use", True)
-        if isinstance(node.func, ast.Attribute) and node.func.attr in _SPAWN \
-                and _root_name(node.func) in {"os", "posix", "_posixsubprocess"}:
-            self.add(node, "process", f"starts another process ({fn}), where course_lib is"
-                     " importable")
-        if fn in {"globals", "vars"}:
-            self.add(node, "globals", f"uses {fn}() (can rebind names the tests use)", True)
-        self.generic_visit(node)
-
-
-def _root_name(node: ast.AST) -> str:
-    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
-        node = node.value if not isinstance(node, ast.Call) else node.func
-    return node.id if isinstance(node, ast.Name) else ""
-
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    if isinstance(node, ast.Call):
-        return f"{_dotted(node.func)}()"
-    if isinstance(node, ast.Subscript):
-        return f"{_dotted(node.value)}[...]"
-    return type(node).__name__
-
-
-def scan_cheats(sub: Submission, graded: Iterable[str]) -> list[Cheat]:
-    """Statically scan every cell that will run; return the cheats found."""
-    graded = set(graded)
-    # Names the test cells use that a student could redefine to fool them: builtins, the
-    # modules and helpers the setup cell imports or defines, check_hidden. Plain data variables
-    # (``rng``, ``W``) are left alone: rebinding those cannot change a hidden verdict.
-    trusted_defs: set[str] = set()
-    for cell in sub.cells:
-        if cell.index in sub.trusted:
-            trusted_defs |= _defined_names(cell.source)
-    free = _free_names(sub.test_sources)
-    protected = (_DEFAULT_TEST_NAMES | (free & (_BUILTIN_NAMES | trusted_defs))) - graded
-    found: list[Cheat] = []
-    np_aliases: set[str] = set()
-    sys_aliases: set[str] = set()
-    for cell in sub.cells:
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        sc = _Scanner(cell.index, protected, cell.index in sub.trusted)
-        sc.np_aliases |= np_aliases | {"np", "numpy"}
-        sc.sys_aliases |= sys_aliases
-        for stmt in tree.body:
-            sc.visit(stmt)
-        np_aliases |= sc.np_aliases
-        sys_aliases |= sc.sys_aliases
-        found += sc.found  # a trusted (setup) cell may bind test names, nothing else
-    return found
+        code_cells.append(CellSource(i, src, label))
+    return Submission(code_cells, tests, trusted, origin=origin)
 
 
 # =========================================================================== structure
@@ -480,7 +203,7 @@ def _structure(sub: Submission) -> _Structure:
     cell_of: dict[str, list[int]] = {}
     for cell in sub.cells:
         try:
-            tree = ast.parse(cell.source)
+            tree = ast.parse(_strip_magics(cell.source))
         except SyntaxError as exc:
             syntax[cell.index] = f"line {exc.lineno}: {exc.msg}"
             names = set(re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", cell.source, re.M))
@@ -509,25 +232,6 @@ def _reach(fn: str, calls: Mapping[str, set[str]]) -> set[str]:
                 seen.add(n)
                 todo.append(n)
     return seen
-
-
-def _cheats_for(fn: str, cheats: Sequence[Cheat], st: _Structure, graded: set[str]) -> list[Cheat]:
-    reach = _reach(fn, st.calls)
-    out = []
-    for c in cheats:
-        if c.scope is not None and c.scope in st.calls:
-            if c.scope in reach:
-                out.append(c)
-            elif c.global_effect and c.scope not in graded and not any(
-                    c.scope in _reach(g, st.calls) for g in graded):
-                out.append(c)  # a helper nobody graded calls: it runs from top-level code
-        elif c.global_effect:
-            out.append(c)
-        else:
-            in_cell = st.defs_in_cell.get(c.cell, set()) & graded
-            if not in_cell or fn in in_cell:
-                out.append(c)
-    return out
 
 
 # =========================================================================== verdicts
@@ -686,17 +390,13 @@ def _missing_reason(fn: str, sub: Submission, st: _Structure, run: SandboxRun) -
 
 
 def _judge(spec: FunctionSpec, outs: Sequence[CallOutcome], seeds: Sequence[int],
-           sub: Submission, st: _Structure, run: SandboxRun, cheats: Sequence[Cheat],
-           base_seed: int, t_sandbox: float) -> FunctionVerdict:
+           sub: Submission, st: _Structure, run: SandboxRun,
+           base_seed: int, t_sandbox: float, limits: Limits) -> FunctionVerdict:
     t0 = time.perf_counter()
     fn = spec.name
     by_key = {o.call.key: o for o in outs}
-    cheat_msgs = [f"cheat detected in {_cell_label(sub, c.cell)} line {c.line}: {c.description}"
-                  for c in cheats]
+    cheat_msgs: list[str] = []
     checks: list[CheckResult] = []
-    for m in cheat_msgs:
-        checks.append(CheckResult("integrity", False, message=m,
-                                  hint="grading judges your own implementation only; remove it."))
     if outs and all(o.status == "missing" for o in outs):
         checks.append(CheckResult("defined", False, message=_missing_reason(fn, sub, st, run),
                                   hint="keep the function's name and signature as given."))
@@ -727,6 +427,9 @@ def _judge(spec: FunctionSpec, outs: Sequence[CallOutcome], seeds: Sequence[int]
             "skipped_cells": run.skipped_cells,
             "cell_problems": _cell_problems(sub, run),
             "origin": sub.origin,
+            "isolation": run.isolation,
+            "seccomp": run.seccomp,
+            "limits": limits.to_dict(),
         },
     )
 
@@ -762,6 +465,45 @@ def _problem_verdicts(assignment: str, fns: Sequence[str], problem: str, base_se
     return out
 
 
+def grade_submission(
+    notebook: SourceLike | Submission,
+    assignment: str,
+    *,
+    functions: Sequence[str] | None = None,
+    base_seed: int = DEFAULT_BASE_SEED,
+    seeds: Mapping[str, Sequence[int]] | None = None,
+    limits: Limits | None = None,
+    isolate: bool = False,
+) -> tuple[dict[str, FunctionVerdict], SandboxRun | None, Submission]:
+    """Run a submission once in the engine and judge it: ``(verdicts, run, submission)``.
+
+    ``run`` holds every executed cell's outputs (None when the notebook could not be read).
+    See :func:`grade_notebook` for the parameters.
+    """
+    if assignment not in SPECS:
+        raise ValueError(f"unknown assignment {assignment!r}; expected one of "
+                         + ", ".join(repr(a) for a in SPECS))
+    limits = limits or Limits()
+    fns = list(functions) if functions is not None else list(SPECS[assignment])
+    specs = {fn: get_spec(assignment, fn) for fn in fns}
+    sub = notebook if isinstance(notebook, Submission) else load_submission(notebook)
+    if sub.problem:
+        return _problem_verdicts(assignment, fns, sub.problem, base_seed), None, sub
+    st = _structure(sub)
+    fn_seeds = {fn: list(seeds[fn]) if seeds and fn in seeds else make_seeds(fn, base_seed)
+                for fn in fns}
+    groups: dict[str, list[Call]] = {fn: specs[fn].calls(fn_seeds[fn]) for fn in fns}
+    t0 = time.perf_counter()
+    run = run_in_sandbox(sub.cells, groups, limits=limits, isolate=isolate)
+    t_sandbox = (time.perf_counter() - t0) / max(len(fns), 1)
+    verdicts = {
+        fn: _judge(specs[fn], run.outcomes.get(fn, []), fn_seeds[fn], sub, st, run, base_seed,
+                   t_sandbox, limits)
+        for fn in fns
+    }
+    return verdicts, run, sub
+
+
 def grade_notebook(
     notebook: SourceLike,
     assignment: str,
@@ -777,8 +519,8 @@ def grade_notebook(
     Parameters
     ----------
     notebook
-        Path to the submitted ``.ipynb`` (or a ``.py`` file, a ``{label: source}`` mapping or a
-        list of sources).
+        Path to the submitted ``.ipynb`` (or a notebook dict, a ``.py`` file, a
+        ``{label: source}`` mapping or a list of sources).
     assignment
         One of ``ps1_variance``, ``ps2_initializers``, ``ps3_deep_signal``, ``ps4_frameworks``.
     functions
@@ -787,7 +529,7 @@ def grade_notebook(
         The grader's seeds: by default derived from ``base_seed`` and the function name
         (:func:`~course_lib.grading.specs.make_seeds`); ``seeds`` overrides per function.
     limits
-        Sandbox limits (memory, CPU, timeouts, output).
+        The engine's limits and isolation (:class:`~course_lib.grading.isolation.Limits`).
     isolate
         One fresh child process per function (slower).
 
@@ -796,28 +538,8 @@ def grade_notebook(
     dict
         ``{function: FunctionVerdict}``.
     """
-    if assignment not in SPECS:
-        raise ValueError(f"unknown assignment {assignment!r}; expected one of "
-                         + ", ".join(repr(a) for a in SPECS))
-    fns = list(functions) if functions is not None else list(SPECS[assignment])
-    specs = {fn: get_spec(assignment, fn) for fn in fns}
-    sub = load_submission(notebook)
-    if sub.problem:
-        return _problem_verdicts(assignment, fns, sub.problem, base_seed)
-    graded = set(SPECS[assignment])
-    st = _structure(sub)
-    cheats = scan_cheats(sub, graded)
-    fn_seeds = {fn: list(seeds[fn]) if seeds and fn in seeds else make_seeds(fn, base_seed)
-                for fn in fns}
-    groups: dict[str, list[Call]] = {fn: specs[fn].calls(fn_seeds[fn]) for fn in fns}
-    t0 = time.perf_counter()
-    run = run_in_sandbox(sub.cells, groups, limits=limits, isolate=isolate)
-    t_sandbox = (time.perf_counter() - t0) / max(len(fns), 1)
-    return {
-        fn: _judge(specs[fn], run.outcomes.get(fn, []), fn_seeds[fn], sub, st, run,
-                   _cheats_for(fn, cheats, st, graded), base_seed, t_sandbox)
-        for fn in fns
-    }
+    return grade_submission(notebook, assignment, functions=functions, base_seed=base_seed,
+                            seeds=seeds, limits=limits, isolate=isolate)[0]
 
 
 def grade_function(
@@ -862,13 +584,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="wall-clock seconds per top-level cell")
     p.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
     p.add_argument("--isolate", action="store_true", help="one process per function")
+    p.add_argument("--unsafe-no-isolation", action="store_true",
+                   help="run student code without bubblewrap (it can then see this machine)")
     args = p.parse_args(argv)
     assignment = args.assignment or _infer_assignment(args.notebook)
     if assignment is None:
         p.error("--assignment is required (the notebook name does not tell)")
     t0 = time.perf_counter()
     limits = Limits(memory_mb=args.memory_mb, call_timeout=args.timeout,
-                    cell_timeout=args.cell_timeout)
+                    cell_timeout=args.cell_timeout, isolate=not args.unsafe_no_isolation)
+    try:
+        check_isolation(limits)
+    except IsolationUnavailable as exc:
+        p.exit(2, f"{exc}\n")
     verdicts = grade_notebook(args.notebook, assignment, functions=args.functions,
                               base_seed=args.base_seed, limits=limits, isolate=args.isolate)
     secs = time.perf_counter() - t0

@@ -1,38 +1,25 @@
-"""Run student code in a resource-limited child process and bring back plain data.
+"""Run one submission in one isolated child process and bring back plain data.
 
-The parent (the grader) never executes student code. It starts this very file as a script,
-``python -I sandbox.py --child FD``, in a scratch directory; the child
+This is the grading engine's parent side. The grader never executes student code: it starts
+:mod:`course_lib.grading.child` (``python -I -c <child source> --child FD``) inside bubblewrap
+(:func:`course_lib.grading.isolation.wrap`) with a private scratch directory, sends it the
+notebook's cells (one at a time, in order: the answer cells, the cells the student added and the
+visible public test cells) and then the judge's calls, and reads back framed JSON + raw array
+bytes: each cell's outputs (stdout/stderr apart, errors, displayed values, figures as PNG) for
+the autograded notebook, and each call's returned value for the judge
+(:mod:`course_lib.grading.specs`), which rebuilds arrays with :func:`numpy.frombuffer` in the
+grader's own pristine process.
 
-* removes every import route to :mod:`course_lib` (the editable-install finder, any path that
-  holds a ``course_lib`` package) and installs a meta-path blocker, so a student cannot call the
-  reference implementation or read the grader's expected values;
-* sets resource limits (``RLIMIT_AS`` memory, ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` for files
-  written, no core dumps), sends its own Python-level output to a capped buffer and the C-level
-  stdout to ``/dev/null``;
-* executes the code cells the parent sends (the notebook's non-test cells), one at a time,
-  reporting each start and end, so a cell that kills the process at top level is known and can
-  be skipped on a restart;
-* performs the calls the parent asks for, with generators the parent seeded, and sends every
-  result back as plain data: JSON for scalars, tuples and exceptions, and arrays as
-  ``(dtype, shape, raw bytes)`` read through the base ``ndarray`` type, which the parent rebuilds
-  with :func:`numpy.frombuffer`. The returned class name is recorded, so an ``ndarray`` subclass
-  is reported (and its overridden methods never run in the parent).
-* before each call it seeds the legacy global ``np.random`` state and reports whether the call
-  touched it.
-
-If the child dies (``os._exit``, a segfault, ``MemoryError`` that kills it, a timeout), only
-the call or cell it was running is lost: :func:`run_in_sandbox` restarts it (skipping a cell
-that killed it) and goes on with the next function.
-
-This module imports only the standard library and NumPy at top level, because the child runs it
-as a script without :mod:`course_lib` on the path.
+If the child dies (``os._exit``, a segfault, the memory limit) or a cell overruns its timeout,
+only that cell or call is lost: :func:`run_in_sandbox` starts a new child, replays the cells
+that completed before (their first outputs are kept), skips the guilty cell and goes on. An
+endless loop costs one timeout, once. The limits are one :class:`~.isolation.Limits` value.
 """
 
 from __future__ import annotations
 
 import base64
-import builtins
-import io
+import functools
 import json
 import math
 import os
@@ -44,12 +31,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import isolation
+from .isolation import Limits
 
 __all__ = [
     "ArrayValue",
@@ -115,26 +105,6 @@ class CellSource:
     index: int
     source: str
     label: str = ""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits of the child process.
-
-    ``memory_mb`` caps the address space (``RLIMIT_AS``); ``cpu_seconds`` the child's total CPU
-    time; ``call_timeout`` / ``cell_timeout`` the wall-clock time of one call of a student
-    function (correct ones take milliseconds) and of one top-level cell (which may run a small
-    experiment); ``output_chars`` what is kept of the student's printed output per cell or call;
-    ``file_bytes`` the largest file the child may write.
-    """
-
-    memory_mb: int = 2048
-    cpu_seconds: int = 300
-    call_timeout: float = 20.0
-    cell_timeout: float = 60.0
-    startup_timeout: float = 30.0
-    output_chars: int = 4000
-    file_bytes: int = 2**20
 
 
 # --- decoded values (what the parent sees) ---
@@ -214,6 +184,7 @@ class CellReport:
     error: ExceptionValue | None = None
     output: str = ""
     detail: str = ""
+    outputs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -228,257 +199,8 @@ class SandboxRun:
     numpy: str
     seconds: float
     skipped_cells: list[int]
-
-
-# =========================================================================== child side
-
-
-class _CappedWriter(io.TextIOBase):
-    """A text stream that keeps the first ``limit`` characters and counts the rest."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.parts: list[str] = []
-        self.kept = 0
-        self.total = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, s: str) -> int:
-        s = str(s)
-        self.total += len(s)
-        if self.kept < self.limit:
-            piece = s[: self.limit - self.kept]
-            self.parts.append(piece)
-            self.kept += len(piece)
-        return len(s)
-
-    def take(self) -> str:
-        text = "".join(self.parts)
-        if self.total > self.kept:
-            text += f"\n[... output truncated: {self.total} characters printed in total]"
-        self.parts, self.kept, self.total = [], 0, 0
-        return text
-
-
-class _Blocker:
-    """Meta-path finder refusing ``course_lib`` in the child."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "course_lib" or name.startswith("course_lib."):
-            raise ModuleNotFoundError(
-                f"No module named {name!r} (the reference library is not available while grading)"
-            )
-        return None
-
-
-def _child_isolate() -> None:
-    sys.meta_path[:] = [
-        f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")
-        and "editable" not in type(f).__name__.lower() and "editable" not in repr(f).lower()
-    ]
-    sys.meta_path.insert(0, _Blocker())
-    sys.path[:] = [
-        p for p in sys.path
-        if not os.path.isfile(os.path.join(p or ".", "course_lib", "__init__.py"))
-    ]
-    for name in [m for m in sys.modules if m == "course_lib" or m.startswith("course_lib.")]:
-        del sys.modules[name]
-
-
-def _child_limits(spec: dict[str, Any]) -> None:
-    import resource
-
-    mem = int(spec["memory_mb"]) * 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    cpu = int(spec["cpu_seconds"])
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    fs = int(spec["file_bytes"])
-    resource.setrlimit(resource.RLIMIT_FSIZE, (fs, fs))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _exc_value(exc: BaseException, skip_frames: int = 1) -> dict[str, Any]:
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    text = "".join(tb[:1] + tb[1 + skip_frames:]) if len(tb) > skip_frames + 1 else "".join(tb)
-    try:
-        msg = str(exc)
-    except Exception:
-        msg = "<unprintable message>"
-    return {"t": "exception", "cls": type(exc).__name__, "msg": msg[:2000], "tb": text[-3000:]}
-
-
-def _encode(value: Any, buffers: list[bytes], depth: int = 0,
-            budget: list[int] | None = None) -> Any:
-    """Encode ``value`` as JSON-able data; array bytes go to ``buffers``.
-
-    ``budget`` caps the number of encoded items (a nested list of 200,000 floats is reported by
-    its first items only).
-    """
-    if budget is None:
-        budget = [_MAX_ITEMS]
-    budget[0] -= 1
-    tp = type(value)
-    cls = f"{tp.__module__}.{tp.__qualname__}" if tp.__module__ != "builtins" else tp.__qualname__
-    if isinstance(value, np.ndarray):
-        base = np.ndarray.view(value, np.ndarray)
-        dt = base.dtype
-        if dt.hasobject or dt.fields is not None:
-            return {"t": "object", "cls": cls, "repr": f"array of dtype {dt}"}
-        nbytes = int(base.size) * int(dt.itemsize)
-        if nbytes > _MAX_ARRAY_BYTES:
-            return {"t": "object", "cls": cls, "repr": f"array of {nbytes} bytes (too large)"}
-        raw = np.ndarray.tobytes(np.ascontiguousarray(base))
-        buffers.append(raw)
-        return {"t": "array", "dtype": dt.str, "shape": [int(s) for s in base.shape], "cls": cls,
-                "buf": len(buffers) - 1}
-    if isinstance(value, (bool, int, float, str, type(None), np.generic)) and not isinstance(
-        value, np.void
-    ):
-        if isinstance(value, np.generic):
-            if isinstance(value, (np.floating, np.integer, np.bool_)):
-                py = value.item()
-            else:
-                py = str(value)
-        elif isinstance(value, str):
-            py = value[:2000]
-        elif isinstance(value, int) and not isinstance(value, bool):
-            py = int(value) if abs(int(value)) < 2**62 else float(int(value))
-        elif isinstance(value, float):
-            py = float(value)
-        else:
-            py = value
-        return {"t": "scalar", "cls": cls, "v": py}
-    if isinstance(value, (tuple, list)) and depth < 4:
-        items = list(value)
-        enc = []
-        for v in items:
-            if budget[0] <= 0:
-                break
-            enc.append(_encode(v, buffers, depth + 1, budget))
-        return {"t": "seq", "kind": "tuple" if isinstance(value, tuple) else "list", "cls": cls,
-                "items": enc, "truncated": len(enc) < len(items)}
-    try:
-        r = object.__repr__(value)
-    except Exception:
-        r = "<object>"
-    return {"t": "object", "cls": cls, "repr": r[:200]}
-
-
-def _decode_arg(v: Any, initializer_factory: Callable[[float], Any]) -> Any:
-    if isinstance(v, dict):
-        t = v.get("t")
-        if t == "rng":
-            return np.random.default_rng(int(v["seed"]))
-        if t == "array":
-            raw = base64.b64decode(v["data"])
-            return np.frombuffer(raw, dtype=np.dtype(v["dtype"])).reshape(v["shape"]).copy()
-        if t == "seq":
-            items = [_decode_arg(x, initializer_factory) for x in v["items"]]
-            return tuple(items) if v["kind"] == "tuple" else items
-        if t == "init":
-            return initializer_factory(float(v["scale"]))
-        raise ValueError(f"unknown argument tag {t!r}")
-    return v
-
-
-def _make_grader_initializer(scale: float) -> Any:
-    def grader_initializer(shape: Any, *, rng: np.random.Generator) -> np.ndarray[Any, Any]:
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"the initializer expects rng to be a numpy Generator, got {rng!r}")
-        return scale * rng.standard_normal(tuple(shape))
-
-    return grader_initializer
-
-
-def _child_main(result_fd: int) -> None:  # pragma: no cover - runs in the child process
-    proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    out = os.fdopen(result_fd, "wb", buffering=0)
-    _child_isolate()
-    spec = json.loads(proto_in.readline())
-    _child_limits(spec)
-    limit = int(spec["output_chars"])
-    cap = _CappedWriter(limit)
-    sys.stdout = cap
-    sys.stderr = cap
-    sys.stdin = io.StringIO("")
-    import faulthandler
-
-    faulthandler.enable(file=2)
-    global_rand = np.random.mtrand._rand
-    seed_global = global_rand.seed
-    get_global = global_rand.get_state
-    ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-
-    def send(header: dict[str, Any], buffers: Sequence[bytes] = ()) -> None:
-        header["buffers"] = [len(b) for b in buffers]
-        data = json.dumps(header, allow_nan=True).encode()
-        out.write(_HEADER.pack(len(data)) + data)
-        for b in buffers:
-            view = memoryview(b)
-            while view:
-                n = out.write(view)
-                view = view[n or 0:]
-
-    send({"ev": "ready", "python": platform.python_version(), "numpy": np.__version__})
-    while True:
-        line = proto_in.readline()
-        if not line:
-            return
-        req = json.loads(line)
-        op = req["op"]
-        if op == "exit":
-            return
-        if op == "exec":
-            index = int(req["index"])
-            send({"ev": "cell_start", "index": index})
-            err = None
-            try:
-                code = compile(req["source"], f"<cell {index}>", "exec")
-            except SyntaxError as exc:
-                send({"ev": "cell_done", "index": index, "status": "syntax",
-                      "error": _exc_value(exc, 0), "output": cap.take()})
-                continue
-            try:
-                exec(code, ns)
-            except BaseException as exc:
-                err = _exc_value(exc)
-            send({"ev": "cell_done", "index": index, "status": "raised" if err else "ok",
-                  "error": err, "output": cap.take()})
-        elif op == "names":
-            names = [n for n in req["names"] if callable(ns.get(n))]
-            send({"ev": "names", "defined": names})
-        elif op == "call":
-            func = ns.get(req["func"])
-            gseed = req.get("global_seed")
-            if gseed is not None:
-                seed_global(int(gseed))
-            before: Any = get_global()
-            buffers: list[bytes] = []
-            t0 = time.perf_counter()
-            try:
-                args = [_decode_arg(a, _make_grader_initializer) for a in req["args"]]
-                kwargs = {k: _decode_arg(v, _make_grader_initializer)
-                          for k, v in req["kwargs"].items()}
-                if not callable(func):
-                    raise NameError(f"function {req['func']} not found")
-                value = func(*args, **kwargs)
-                enc = _encode(value, buffers)
-                status = "ok"
-            except BaseException as exc:
-                enc = _exc_value(exc)
-                status = "raised"
-                buffers = []
-            secs = time.perf_counter() - t0
-            after: Any = get_global()
-            touched = not (before[0] == after[0] and bool(np.array_equal(before[1], after[1]))
-                           and before[2:] == after[2:])
-            send({"ev": "result", "key": req["key"], "status": status, "value": enc,
-                  "global_touched": touched, "seconds": secs, "output": cap.take()}, buffers)
+    isolation: str = ""
+    seccomp: str = ""
 
 
 # =========================================================================== parent side
@@ -534,9 +256,11 @@ class _ChildDied(Exception):
         self.detail = detail
 
 
-def _describe_exit(code: int | None) -> str:
+def _describe_exit(code: int | None, isolated: bool = False) -> str:
     if code is None:
         return "the process did not exit"
+    if isolated and code > 128:  # bwrap reports a child killed by signal N as 128 + N
+        code = 128 - code
     if code < 0:
         try:
             name = signal.Signals(-code).name
@@ -553,24 +277,39 @@ def _describe_exit(code: int | None) -> str:
     return f"the process exited with status {code} (os._exit or sys.exit?)"
 
 
+@functools.lru_cache(maxsize=1)
+def _child_source() -> str:
+    """The child program's text (it runs as ``python -I -c``: no file of the course is mounted)."""
+    from . import child
+
+    return Path(child.__file__).read_text(encoding="utf-8")
+
+
 class _Child:
     """One child process and its framed result channel."""
 
     def __init__(self, limits: Limits, workdir: str) -> None:
         self.limits = limits
         r, w = os.pipe()
-        self.stderr_file = tempfile.TemporaryFile(dir=workdir)
+        self.stderr_file = tempfile.TemporaryFile()  # outside the scratch directory
+        home = isolation.SANDBOX_WORKDIR if limits.isolate else workdir
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PATH": "/usr/bin:/bin",
             "OPENBLAS_NUM_THREADS": "1",
             "OMP_NUM_THREADS": "1",
             "MKL_NUM_THREADS": "1",
             "MPLBACKEND": "Agg",
-            "HOME": workdir,
+            "MPLCONFIGDIR": os.path.join(home, ".matplotlib"),
+            "HOME": home,
+            "TMPDIR": "/tmp" if limits.isolate else workdir,
             "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
         }
+        argv = [sys.executable, "-I", "-c", _child_source(), "--child", str(w)]
+        if limits.isolate:
+            argv = isolation.wrap(argv, env, scratch_bytes=4 * limits.file_bytes)
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", os.path.abspath(__file__), "--child", str(w)],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self.stderr_file,
@@ -593,6 +332,8 @@ class _Child:
             "cpu_seconds": limits.cpu_seconds,
             "file_bytes": limits.file_bytes,
             "output_chars": limits.output_chars,
+            "processes": limits.processes,
+            "seccomp": True,
         })
         try:
             ready, _ = self.receive(limits.startup_timeout)
@@ -646,7 +387,8 @@ class _Child:
         except EOFError:
             code = self.proc.wait(timeout=10)
             self.dead = True
-            raise _ChildDied("crash", _describe_exit(code) + self._stderr_tail()) from None
+            raise _ChildDied("crash", _describe_exit(code, self.limits.isolate)
+                             + self._stderr_tail()) from None
         except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
             self.kill()
             raise _ChildDied("crash", f"the grading process sent malformed data ({exc})") from None
@@ -655,7 +397,7 @@ class _Child:
         try:
             self.stderr_file.seek(0, os.SEEK_END)
             size = self.stderr_file.tell()
-            self.stderr_file.seek(max(0, size - 600))
+            self.stderr_file.seek(max(0, size - 4000))
             tail = self.stderr_file.read().decode(errors="replace").strip()
         except OSError:
             return ""
@@ -715,10 +457,14 @@ def _start(
                 cell.index, "killed" if died.status == "crash" else "timeout", detail=died.detail)
             child.close()
             return None, cell.index
+        if cell.index in reports:
+            continue  # a replay after a restart: the first run's outputs are kept
         err = done.get("error")
+        outputs = done.get("outputs", [])
         reports[cell.index] = CellReport(
             cell.index, str(done.get("status", "ok")),
-            _decode_value(err, []) if err else None, str(done.get("output", "")))
+            _decode_value(err, []) if err else None, str(done.get("output", "")),
+            outputs=outputs if isinstance(outputs, list) else [])
         del start
     return child, None
 
@@ -735,7 +481,8 @@ def run_in_sandbox(
     Parameters
     ----------
     cells
-        Code cells in notebook order (test cells already removed by the caller).
+        Code cells in notebook order (cells that must not run, such as hidden-test calls,
+        already removed by the caller).
     groups
         ``{function name: calls}``. A group stops at the first call that kills the child or
         times out; the child is restarted for the next group, so one broken function never costs
@@ -760,6 +507,8 @@ def run_in_sandbox(
         def ensure() -> _Child:
             nonlocal child, restarts
             while child is None:
+                if restarts > limits.max_restarts:
+                    raise _ChildDied("crash", "too many restarts of the grading process")
                 started, killer = _start(cells, skip, limits, workdir, reports)
                 if started is None:
                     assert killer is not None
@@ -770,24 +519,39 @@ def run_in_sandbox(
                 info.update(child.info)
             return child
 
-        try:
-            for gi, (fname, calls) in enumerate(groups.items()):
-                if isolate and gi > 0 and child is not None:
-                    child.close()
-                    child = None
+        def defined_names() -> set[str]:
+            nonlocal child, restarts
+            for _attempt in range(2):
                 c = ensure()
                 c.send({"op": "names", "names": names})
                 try:
                     header, _ = c.receive(limits.call_timeout)
-                    defined = set(header.get("defined", []))
+                    return set(header.get("defined", []))
                 except _ChildDied:
                     c.close()
                     child = None
                     restarts += 1
-                    c = ensure()
-                    c.send({"op": "names", "names": names})
-                    header, _ = c.receive(limits.call_timeout)
-                    defined = set(header.get("defined", []))
+            return set()
+
+        fatal: str | None = None
+        try:
+            try:
+                ensure()  # every cell runs, even with no function to judge
+            except _ChildDied as died:
+                fatal = died.detail
+            for gi, (fname, calls) in enumerate(groups.items()):
+                if fatal is not None:
+                    outcomes[fname] = [CallOutcome(call, "crash", detail=fatal) for call in calls]
+                    continue
+                if isolate and gi > 0 and child is not None:
+                    child.close()
+                    child = None
+                try:
+                    defined = defined_names()
+                except _ChildDied as died:
+                    fatal = died.detail
+                    outcomes[fname] = [CallOutcome(call, "crash", detail=fatal) for call in calls]
+                    continue
                 res: list[CallOutcome] = []
                 if fname not in defined:
                     res = [CallOutcome(call, "missing", detail=f"function {fname} not found")
@@ -796,9 +560,10 @@ def run_in_sandbox(
                     continue
                 broken: str | None = None
                 for call in calls:
-                    if broken is not None:
-                        res.append(CallOutcome(call, "not_run", detail=broken))
+                    if broken is not None or child is None:
+                        res.append(CallOutcome(call, "not_run", detail=broken or "not run"))
                         continue
+                    c = child
                     c.send({
                         "op": "call", "key": call.key, "func": call.func,
                         "args": [_encode_arg(a) for a in call.args],
@@ -813,9 +578,8 @@ def run_in_sandbox(
                         broken = f"not run: an earlier call {died.status}ed" if died.status == \
                             "crash" else "not run: an earlier call timed out"
                         c.close()
-                        child = None
+                        child = None  # restarted (cells replayed) for the next function
                         restarts += 1
-                        c = ensure()
                         continue
                     except (ValueError, KeyError, IndexError, TypeError) as exc:
                         res.append(CallOutcome(call, "crash", detail=f"malformed result: {exc}"))
@@ -837,8 +601,6 @@ def run_in_sandbox(
     return SandboxRun(
         reports, outcomes, defined, restarts, str(info.get("python", platform.python_version())),
         str(info.get("numpy", "")), time.perf_counter() - t0, sorted(skip),
+        isolation="bwrap" if limits.isolate else "NONE (--unsafe-no-isolation)",
+        seccomp=str(info.get("seccomp", fatal or "")),
     )
-
-
-if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--child":
-    _child_main(int(sys.argv[2]))

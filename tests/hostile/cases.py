@@ -4,7 +4,10 @@ Each :class:`Case` changes one graded function (its ``target``) of an otherwise 
 submission, and says what it must score:
 
 * ``full``: every test cell full marks (the breakage must cost nothing);
-* ``zero``: the target's test cells (public and hidden) 0, every other test cell full marks;
+* ``zero``: the target's test cells (public and hidden) 0 except the concerns listed in
+  ``keeps`` (the per-concern cells ``test_<target>_<concern>`` the breakage does not touch: a
+  variance four times too large still has the right family and rng discipline), every other
+  test cell full marks;
 * ``all_zero``: every test cell 0 (an unreadable notebook).
 
 Answers are found by the cell's ``grade_id`` (= the function's name); the solution text is the
@@ -176,7 +179,9 @@ def _invalid_json(rel: Any, a: Answers) -> bytes:
 
 
 def _memory_hog(rel: Any, a: Answers) -> Any:
-    hog = "_hog = []\nwhile True:\n    _hog.append(np.ones(2**24))  # 128 MB, touched\n"
+    # 128 MB blocks without end (untouched, so a loaded machine reaches the limit at once; a
+    # missing limit would show as a timeout instead of MemoryError and fail the test)
+    hog = "_hog = []\nwhile True:\n    _hog.append(np.empty(2**24))\n"
     return fill(rel, _set(a, "lecun_normal", hog + a["lecun_normal"]))
 
 
@@ -275,6 +280,8 @@ class Case:
     build: Build
     why: str
     shows: str = ""  # text the instructor must see in the autograded notebook
+    also: tuple[str, ...] = ()  # more functions the case must lose (containment: both variants)
+    keeps: tuple[str, ...] = ()  # concerns of the lost functions that still earn their points
 
 
 BROKEN = [
@@ -291,15 +298,19 @@ BROKEN = [
          "KernelDied"),
     Case("print_megabytes", "he_uniform", "full", _print_megabytes, "prints 8 MB and 20k lines",
          "output truncated"),
-    Case("nan", "he_normal", "zero", _nan, "a NaN in the returned array", "nan"),
-    Case("wrong_shape", "lecun_normal", "zero", _wrong_shape, "returns the transpose", "shape"),
-    Case("wrong_type", "xavier_normal", "zero", _wrong_type, "returns a list", "list"),
+    Case("nan", "he_normal", "zero", _nan, "a NaN in the returned array", "nan",
+         keeps=("rng",)),
+    Case("wrong_shape", "lecun_normal", "zero", _wrong_shape, "returns the transpose", "shape",
+         keeps=("family", "rng")),
+    Case("wrong_type", "xavier_normal", "zero", _wrong_type, "returns a list", "list",
+         keeps=("rng",)),
     Case("answer_deleted", "he_uniform", "zero", _answer_deleted, "its answer cell deleted",
          "he_uniform not found"),
     Case("test_deleted", "he_normal", "full", _test_deleted, "its test cells deleted",
          "was missing from the submission"),
     Case("test_edited", "he_normal", "zero", _test_edited,
-         "wrong answer, its test cells edited to `assert True`", "he_normal: FAILED"),
+         "wrong answer, its test cells edited to `assert True`", "he_normal: FAILED",
+         keeps=("family", "rng")),
     Case("invalid_json", None, "all_zero", _invalid_json, "the file is cut in half",
          "could not be read"),
     Case("memory_hog", "lecun_normal", "zero", _memory_hog, "allocates 128 MB blocks forever",
@@ -308,25 +319,203 @@ BROKEN = [
 
 CHEATS = [
     Case("call_reference", "he_normal", "zero", _call_reference,
-         "calls course_lib's own variance_scaling", "imports course_lib"),
-    # A global NumPy patch can change every function's results: the runner fails them all.
-    Case("patch_numpy", "he_normal", "all_zero", _patch_numpy,
+         "calls course_lib's own variance_scaling", "No module named 'course_lib'"),
+    # A NumPy patch lives in the student's own process: it cannot reach the judge, and the
+    # functions it does not break keep their points.
+    Case("patch_numpy", "he_normal", "zero", _patch_numpy,
          "wrong answer; np.var/np.std/np.mean/np.allclose/np.testing patched", "np.var"),
     Case("patch_grading", "xavier_uniform", "zero", _patch_grading,
          "wrong answer; course_lib.grading.check_hidden and sys.modules patched",
          "xavier_uniform: FAILED"),
     Case("lying_subclass", "he_uniform", "zero", _lying_subclass,
          "wrong answer returned as an ndarray subclass whose var() lies",
-         "subclass of np.ndarray"),
+         "he_uniform: FAILED"),
     Case("cached_array", "lecun_uniform", "zero", _cached_array,
          "returns one cached array whatever rng it is given", "different seeds"),
     Case("read_expected", "xavier_normal", "zero", _read_expected,
-         "reads the expected variance from the grading helpers", "imports course_lib"),
+         "reads the expected variance from the grading helpers", "ModuleNotFoundError"),
     Case("redefine_names", "lecun_normal", "zero", _redefine_names,
          "wrong answer; redefines check_hidden and np for the test cells", "lecun_normal: FAILED"),
 ]
 
-ALL = BROKEN + CHEATS
+# --- containment: each act is tried plainly (in he_normal's cell) and evasively, with only
+# builtins and `os` (in he_uniform's cell). Each function returns the right answer ONLY IF its act
+# succeeded, so a contained act costs exactly those two functions; the tests also check the
+# machine afterwards (course trees hashed, the loopback listener, HOME and /tmp, the grader).
+# ENV is filled by hostile/graded.py before the submissions are built.
+
+ENV: dict[str, Any] = {}
+
+
+def _gated(a: Answers, plain: str, evasive: str, prefix: str = "") -> Answers:
+    out = dict(a)
+    for fn, act in (("he_normal", plain), ("he_uniform", evasive)):
+        body = "\n".join("        " + ln for ln in act.strip().splitlines())
+        gate = (f"def _act_{fn}():\n    try:\n{body}\n        return True\n"
+                f"    except BaseException as exc:\n        print('contained:', repr(exc)[:200])"
+                f"\n        return False\n\n_ESCAPED_{fn} = _act_{fn}()\n")
+        orig = a[fn].replace(f"def {fn}(", f"def _orig_{fn}(", 1)
+        out[fn] = (f"{prefix}{gate}\n{orig}\n\ndef {fn}(shape, *, rng):\n"
+                   f"    w = _orig_{fn}(shape, rng=rng)\n"
+                   f"    return w if _ESCAPED_{fn} else 2.0 * w\n")
+    return out
+
+
+def _paths(sub: str) -> list[str]:
+    return [f"{r}/{sub}" for r in ENV["roots"]]
+
+
+def _c_write_course(rel: Any, a: Answers) -> Any:
+    plain = "".join(f"open({p!r}, 'a').write('# pwned\\n')\n"
+                    for p in _paths("nbgrader_config.py") + _paths(
+                        f"solutions/{ASSIGNMENT}/{NOTEBOOK}.ipynb"))
+    evasive = "".join(
+        f"_o = __import__('o' + 's')\n_fd = getattr(_o, 'op' + 'en')({p!r}, _o.O_WRONLY | "
+        f"_o.O_APPEND)\n_o.write(_fd, b' ')\n" for p in _paths("nbgrader_config.py"))
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_write_classmate(rel: Any, a: Answers) -> Any:
+    dest = _paths(f"submitted/correct/{ASSIGNMENT}/{NOTEBOOK}.ipynb")
+    plain = "".join(f"open({p!r}, 'w').write('{{}}')\n" for p in dest)
+    evasive = "".join(f"__import__('os').replace('/dev/null', {p!r})\n" for p in dest)
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_gradebook(rel: Any, a: Answers) -> Any:
+    dbs = _paths("gradebook.db")
+    plain = "import sqlite3\n" + "".join(
+        f"sqlite3.connect({p!r}).execute('create table pwned (x)')\n" for p in dbs)
+    evasive = "".join(f"_o = __import__('os')\n_o.truncate({p!r}, 0)\n" for p in dbs)
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_home_tmp(rel: Any, a: Answers) -> Any:
+    home, tok = ENV["home"], ENV["token"]
+    plain = f"open({home + '/pwned_' + tok!r}, 'w').write('x')\n"
+    evasive = (f"_o = __import__('os')\n_fd = _o.open('/tmp/pwned_{tok}', _o.O_CREAT | "
+               f"_o.O_WRONLY)\n_o.write(_fd, b'x')\n_o.close(_fd)\n"
+               f"assert _o.path.exists({home + '/pwned_' + tok!r}) or _o.stat('/tmp').st_nlink"
+               f" > 1000\n")
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_read_solutions(rel: Any, a: Answers) -> Any:
+    sol = _paths(f"solutions/{ASSIGNMENT}/{NOTEBOOK}.ipynb")[0]
+    spec = f"{ENV['repo']}/course_lib/grading/specs.py"
+    plain = f"assert 'BEGIN SOLUTION' in open({sol!r}).read()\nopen({spec!r}).read()\n"
+    evasive = (f"_o = __import__('os')\n_fd = _o.open({spec!r}, _o.O_RDONLY)\n"
+               f"assert _o.read(_fd, 100)\n")
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_read_classmate(rel: Any, a: Answers) -> Any:
+    other = _paths(f"submitted/correct/{ASSIGNMENT}/{NOTEBOOK}.ipynb")[0]
+    plain = f"assert 'def he_normal' in open({other!r}).read()\n"
+    evasive = (f"_o = __import__('os')\nassert 'correct' in _o.listdir("
+               f"{ENV['roots'][0] + '/submitted'!r})\n")
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_network(rel: Any, a: Answers) -> Any:
+    port = ENV["port"]
+    plain = (f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"
+             f".sendall(b'pwned')\n")
+    evasive = (f"_s = __import__('socket').socket()\n_s.settimeout(2)\n"
+               f"getattr(_s, 'con' + 'nect')(('127.0.0.1', {port}))\n")
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_program(rel: Any, a: Answers) -> Any:
+    plain = "import subprocess\nsubprocess.run(['id'], check=True)\n"
+    evasive = ("_o = __import__('os')\nassert getattr(_o, 'sys' + 'tem')('true') == 0\n")
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_signal(rel: Any, a: Answers) -> Any:
+    pid = ENV["grader_pid"]
+    plain = (f"import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+             f"os.kill({pid}, 0)\n")
+    evasive = "_o = __import__('os')\ngetattr(_o, 'ki' + 'll')(-1, 0)\n"
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_fork_bomb(rel: Any, a: Answers) -> Any:
+    # Bounded so that a failure of the sandbox cannot take the machine down: at most 300
+    # children, each gone within 20 s.
+    bomb = ("n = 0\nfor _ in range(300):\n    pid = {fork}()\n    if pid == 0:\n"
+            "        __import__('time').sleep(20)\n        {exit}(0)\n    n += 1\n"
+            "assert n >= 100\n")
+    plain = "import os\n" + bomb.format(fork="os.fork", exit="os._exit")
+    evasive = ("_o = __import__('os')\n" + bomb.format(fork="getattr(_o, 'fo' + 'rk')",
+                                                        exit="_o._exit"))
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _c_fill_disk(rel: Any, a: Answers) -> Any:
+    plain = ("with open('big.bin', 'wb') as f:\n    for _ in range(1024):\n"
+             "        f.write(b'0' * 2**20)\n")
+    evasive = ("_o = __import__('os')\nfor _k in range(20):\n"
+               "    _fd = _o.open(f'/tmp/big{_k}', _o.O_CREAT | _o.O_WRONLY)\n"
+               "    for _ in range(60):\n        _o.write(_fd, b'0' * 2**20)\n"
+               "    _o.close(_fd)\n")
+    return fill(rel, _gated(a, plain, evasive))
+
+
+def _contained(name: str, build: Build, why: str) -> Case:
+    return Case(name, "he_normal", "zero", build, why, "contained:", also=("he_uniform",))
+
+
+CONTAINMENT = [
+    _contained("escape_write_course", _c_write_course, "appends to the course's config/source"),
+    _contained("escape_write_classmate", _c_write_classmate, "overwrites a classmate's notebook"),
+    _contained("escape_gradebook", _c_gradebook, "writes the gradebook"),
+    _contained("escape_home_tmp", _c_home_tmp, "writes into the grader's HOME and /tmp"),
+    _contained("escape_read_solutions", _c_read_solutions, "reads solutions/ and the judge"),
+    _contained("escape_read_classmate", _c_read_classmate, "reads another submission"),
+    _contained("escape_network", _c_network, "connects to a listener on 127.0.0.1"),
+    _contained("escape_program", _c_program, "starts a program"),
+    _contained("escape_signal", _c_signal, "signals the grader and every process"),
+    _contained("escape_fork_bomb", _c_fork_bomb, "forks 300 processes"),
+    _contained("escape_fill_disk", _c_fill_disk, "writes 1 GB"),
+]
+
+
+# --- honest but odd: legal Python that a list of forbidden names used to fail --------------
+
+
+def _with_cell(rel: Any, a: Answers, src: str) -> Any:
+    import nbformat
+
+    nb = fill(rel, a)
+    at = next(i for i, c in enumerate(nb.cells) if grade_id(c) == "setup") + 1
+    nb.cells.insert(at, nbformat.v4.new_code_cell(src))
+    return nb
+
+
+def _odd_names(rel: Any, a: Answers) -> Any:
+    src = ("list = [1, 2, 3]\ntype = 'he'\nimport inspect\nfrom pprint import pprint as print\n"
+           "import importlib, gc, builtins\nprint({'shadowed': list, 'scheme': type})\n"
+           "def helper(shape):\n    return len(shape)\n")
+    return _with_cell(rel, a, src)
+
+
+def _odd_magics(rel: Any, a: Answers) -> Any:
+    src = ("%matplotlib inline\n%load_ext autoreload\n!echo hello\n"
+           "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+           "ax.hist(np.random.default_rng(0).normal(size=1000), bins=30)\n"
+           "print('a histogram of', 1000, 'draws')\n%time x = sum(range(10))\nx\n")
+    return _with_cell(rel, a, src)
+
+
+ODD = [
+    Case("odd_names", None, "full", _odd_names,
+         "shadows list/type/print, imports inspect, importlib, gc, builtins", "shadowed"),
+    Case("odd_magics", None, "full", _odd_magics, "magics, a shell escape, a plot, prints",
+         "a histogram of"),
+]
+
+ALL = BROKEN + CHEATS + CONTAINMENT + ODD
 
 
 def expected_scores(case: Case, points: dict[str, float]) -> dict[str, float]:
@@ -335,9 +524,10 @@ def expected_scores(case: Case, points: dict[str, float]) -> dict[str, float]:
     for gid, pts in points.items():
         if not gid.startswith("test_"):
             continue  # manually graded answers are not part of the autograded score
-        mine = case.target is not None and (
-            gid == f"test_{case.target}" or gid.startswith(f"test_{case.target}_")
-        )
+        targets = ([case.target] if case.target else []) + list(case.also)
+        mine = any(gid == f"test_{t}" or (gid.startswith(f"test_{t}_")
+                                          and gid[len(f"test_{t}_"):] not in case.keeps)
+                   for t in targets)
         if case.expect == "all_zero":
             out[gid] = 0.0
         elif not mine or case.expect == "full":

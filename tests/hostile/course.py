@@ -31,7 +31,7 @@ def make_course(
 
     The course's config loads the repository's ``nbgrader_config.py`` (so the tests exercise the
     shipped configuration) and only moves the course root and sets the cell timeout and the
-    kernel's memory limit.
+    child's memory limit.
     """
     root.mkdir(parents=True, exist_ok=True)
     (root / "solutions" / assignment).mkdir(parents=True, exist_ok=True)
@@ -40,8 +40,8 @@ def make_course(
         "c = get_config()  # noqa: F821\n"
         f"load_subconfig({str(REPO / 'nbgrader_config.py')!r})  # noqa: F821\n"
         f"c.CourseDirectory.root = {str(root)!r}\n"
-        f"c.ExecutePreprocessor.timeout = {int(timeout)}\n"
-        f"c.LimitedKernelManager.memory_limit_mb = {int(memory_mb)}\n"
+        f"c.Grading.cell_timeout = {int(timeout)}\n"
+        f"c.Grading.memory_mb = {int(memory_mb)}\n"
     )
     run(root, "generate_assignment", assignment, "--force")
     return root
