@@ -50,10 +50,10 @@ def test_cheats_earn_nothing_and_cost_nothing_else(case: Case) -> None:
     Python and costs nothing; the neighbouring function is judged on its own bytes."""
     verdicts = _grade(case, "lecun_uniform")
     v = verdicts[case.function]
-    assert v.passed is (case.label in HONEST_UNDER_THE_PATCH), v.message
+    assert bool(v.passed) is (case.label in HONEST_UNDER_THE_PATCH), v.message
     assert v.cheats == []  # no static rule: nothing is failed for how it is written
     other = verdicts["lecun_uniform"]
-    assert other.passed is (case.label not in SELF_HARM), other.message
+    assert bool(other.passed) is (case.label not in SELF_HARM), other.message
 
 
 def test_course_lib_is_neither_importable_nor_visible_in_the_child() -> None:
