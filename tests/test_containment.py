@@ -5,7 +5,8 @@ runs as the broken and cheating submissions (tests/hostile/graded.py): one seque
 ``nbgrader autograde`` and the batch grader (``make grade``: SIGKILLed, interrupted with Ctrl-C,
 re-run). Each containment act is written plainly (he_normal's cell) and evasively, with only
 builtins and ``os`` (he_uniform's cell); a function returns the right answer only if its act
-succeeded, so "the act was contained" and "the author loses exactly those two functions" are the
+succeeded (else twice it), so "the act was contained" and "the author loses exactly those two
+functions' variance concerns (public, dense, conv; a doubled answer keeps family and rng)" are the
 same assertion. The machine is checked afterwards: the course trees (hashed before and after),
 the loopback listener, the grader's HOME and /tmp, the classmates' grades.
 """

@@ -105,6 +105,10 @@ def _edit_tests(nb: Any, name: str, new: str) -> Any:
 # --- the submissions -------------------------------------------------------------------------
 
 TWICE = "    return 2.0 * _orig_{n}(shape, rng=rng)"  # variance x4: plainly wrong
+# What a TWICE answer earns honestly, cell by cell: its values still have the right distribution
+# family and rng discipline (test_edited shows it without any cheat). A cheat or a contained act
+# built on a TWICE answer earns exactly that, nothing more.
+TWICE_KEEPS = ("family", "rng")
 
 
 def _correct(rel: Any, a: Answers) -> Any:
@@ -309,8 +313,8 @@ BROKEN = [
     Case("test_deleted", "he_normal", "full", _test_deleted, "its test cells deleted",
          "was missing from the submission"),
     Case("test_edited", "he_normal", "zero", _test_edited,
-         "wrong answer, its test cells edited to `assert True`", "he_normal: FAILED",
-         keeps=("family", "rng")),
+         "wrong answer, its test cells edited to `assert True`", "he_normal [dense]: FAILED",
+         keeps=TWICE_KEEPS),
     Case("invalid_json", None, "all_zero", _invalid_json, "the file is cut in half",
          "could not be read"),
     Case("memory_hog", "lecun_normal", "zero", _memory_hog, "allocates 128 MB blocks forever",
@@ -323,24 +327,27 @@ CHEATS = [
     # A NumPy patch lives in the student's own process: it cannot reach the judge, and the
     # functions it does not break keep their points.
     Case("patch_numpy", "he_normal", "zero", _patch_numpy,
-         "wrong answer; np.var/np.std/np.mean/np.allclose/np.testing patched", "np.var"),
+         "wrong answer; np.var/np.std/np.mean/np.allclose/np.testing patched", "np.var",
+         keeps=TWICE_KEEPS),
     Case("patch_grading", "xavier_uniform", "zero", _patch_grading,
          "wrong answer; course_lib.grading.check_hidden and sys.modules patched",
          "xavier_uniform: FAILED"),
     Case("lying_subclass", "he_uniform", "zero", _lying_subclass,
          "wrong answer returned as an ndarray subclass whose var() lies",
-         "he_uniform: FAILED"),
+         "he_uniform [dense]: FAILED", keeps=TWICE_KEEPS),
     Case("cached_array", "lecun_uniform", "zero", _cached_array,
          "returns one cached array whatever rng it is given", "different seeds"),
     Case("read_expected", "xavier_normal", "zero", _read_expected,
          "reads the expected variance from the grading helpers", "ModuleNotFoundError"),
     Case("redefine_names", "lecun_normal", "zero", _redefine_names,
-         "wrong answer; redefines check_hidden and np for the test cells", "lecun_normal: FAILED"),
+         "wrong answer; redefines check_hidden and np for the test cells",
+         "lecun_normal [dense]: FAILED", keeps=TWICE_KEEPS),
 ]
 
 # --- containment: each act is tried plainly (in he_normal's cell) and evasively, with only
 # builtins and `os` (in he_uniform's cell). Each function returns the right answer ONLY IF its act
-# succeeded, so a contained act costs exactly those two functions; the tests also check the
+# succeeded (else twice it), so a contained act costs exactly those two functions' variance
+# concerns (TWICE_KEEPS stay); the tests also check the
 # machine afterwards (course trees hashed, the loopback listener, HOME and /tmp, the grader).
 # ENV is filled by hostile/graded.py before the submissions are built.
 
@@ -463,7 +470,9 @@ def _c_fill_disk(rel: Any, a: Answers) -> Any:
 
 
 def _contained(name: str, build: Build, why: str) -> Case:
-    return Case(name, "he_normal", "zero", build, why, "contained:", also=("he_uniform",))
+    # a contained act leaves a TWICE answer (see _gated): it earns what that answer earns
+    return Case(name, "he_normal", "zero", build, why, "contained:", also=("he_uniform",),
+                keeps=TWICE_KEEPS)
 
 
 CONTAINMENT = [
