@@ -12,17 +12,42 @@ Run nbgrader from the repository root (``nbgrader autograde ps2_initializers``).
 """
 
 import os
+import sys
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import GetGrades
+# --- The course and the exchange (owner: instructor) -------------------------------------------
+# Everything below imports course_lib. If it cannot be imported, nbgrader would only log the error
+# and go on with its default settings (every hidden cell reported as tampered with, no limits,
+# exit status 0), so a broken environment stops every nbgrader command here instead.
+try:
+    import course_lib.grading  # noqa: F401
+except Exception as _exc:  # noqa: BLE001  (any import failure means the same thing)
+    sys.stderr.write(
+        f"nbgrader_config.py: cannot import course_lib ({type(_exc).__name__}: {_exc}).\n"
+        "Grading with nbgrader's defaults would give wrong grades, so nothing was run.\n"
+        "Fix: run nbgrader from the course environment: `make venv`, then "
+        "`source .venv/bin/activate` (or use the make targets), or "
+        "`pip install -e '.[grading]'` in the environment that runs nbgrader.\n"
+    )
+    raise SystemExit(2) from None
 
-from course_lib.grading.feedback import HideHiddenTests
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from course_lib.grading.feedback import HideHiddenTests  # noqa: E402
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
+# nbgrader's exchange (release_assignment, fetch_assignment, submit, collect, release_feedback,
+# fetch_feedback) needs a course id and a shared directory; both come from the environment so that
+# one repository serves any course offering and hub: COURSE_ID=init2026 NBGRADER_EXCHANGE=/srv/x.
+if os.environ.get("COURSE_ID"):
+    c.CourseDirectory.course_id = os.environ["COURSE_ID"]
+if os.environ.get("NBGRADER_EXCHANGE"):
+    c.Exchange.root = os.environ["NBGRADER_EXCHANGE"]
+# --- end of the course block ---------------------------------------------------------------------
 
 # Per-cell execution timeout while autograding (seconds). nbgrader's own default is 30 s; a hidden
 # test cell judges its function in a fresh, resource-limited process, which takes a few seconds.
