@@ -20,7 +20,7 @@ import sys
 # exit status 0), so a broken environment stops every nbgrader command here instead.
 try:
     import course_lib.grading  # noqa: F401
-except Exception as _exc:  # noqa: BLE001  (any import failure means the same thing)
+except Exception as _exc:
     sys.stderr.write(
         f"nbgrader_config.py: cannot import course_lib ({type(_exc).__name__}: {_exc}).\n"
         "Grading with nbgrader's defaults would give wrong grades, so nothing was run.\n"
@@ -30,10 +30,10 @@ except Exception as _exc:  # noqa: BLE001  (any import failure means the same th
     )
     raise SystemExit(2) from None
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import GetGrades  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import GetGrades
 
-from course_lib.grading.feedback import HideHiddenTests  # noqa: E402
+from course_lib.grading.feedback import HideHiddenTests
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 

@@ -43,14 +43,14 @@ from traitlets import Unicode
 
 __all__ = [
     "ROOT",
+    "CourseConfigError",
     "Registration",
     "RegistrationError",
-    "CourseConfigError",
     "RestoreHiddenTests",
     "assignments",
-    "load_course_config",
     "ensure_registered",
     "generate_release",
+    "load_course_config",
     "nbgrader_command",
     "release_differences",
     "source_digest",
