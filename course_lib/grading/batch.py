@@ -817,7 +817,7 @@ def read_submission_task(
             extra.extend(fixed)
             if note:
                 nb["cells"].insert(0, {
-                    "cell_type": "markdown", "metadata": {},
+                    "cell_type": "markdown", "metadata": {}, "id": "grader-note",
                     "source": f"**Note from the grader:** {note}.",
                 })
             if note or fixed:

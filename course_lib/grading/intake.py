@@ -224,8 +224,22 @@ def reattach_metadata(
                     take(cell, nxt[0], "written answer, matched by its place")
     if not notes:
         return []
+    by_def = [n.split(" ")[0] for n in notes if "`def " in n]
+    by_call = [n.split(" ")[0] for n in notes if "the call to" in n]
+    by_place = [n.split(" ")[0] for n in notes if "by its place" in n]
+    by_text = [n for n in notes if "by its text" in n]
+    parts = []
+    if by_def:
+        parts.append(f"answers by `def <name>(` ({', '.join(by_def)})")
+    if by_call:
+        parts.append(f"test cells by the function they call ({', '.join(by_call)})")
+    if by_place:
+        parts.append(f"written answers by their place ({', '.join(by_place)})")
+    if by_text:
+        parts.append(f"{len(by_text)} locked cells by their text")
     return [
-        "cells without nbgrader metadata were matched to the source: " + ", ".join(notes)
+        f"{len(notes)} cells had lost their nbgrader metadata and were matched to the source: "
+        + "; ".join(parts)
     ]
 
 
