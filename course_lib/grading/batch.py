@@ -1157,7 +1157,11 @@ def grade_assignment(
                     key, error=f"grading infrastructure failed repeatedly: "
                     f"{type(exc).__name__}: {exc}"))
 
-            run_tasks(backend, grade_one, tasks, saved, failed,
+            # By its importable name: under `python -m` this module is __main__, which a remote
+            # worker cannot import.
+            from course_lib.grading.batch import grade_one as task_function
+
+            run_tasks(backend, task_function, tasks, saved, failed,
                       retries=DEFAULT_RETRIES if retries is None else retries)
     bar.close()
     scores = gradebook_scores(course, assignment, [r.student for r in results])

@@ -80,7 +80,10 @@ class Backend:
 
     def close(self) -> None:
         if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
+            if self.kind == "local":
+                self.executor.shutdown(wait=True, cancel_futures=True)
+            else:
+                self.executor.shutdown(wait=True)
             self.executor = None
         self._close()
 
