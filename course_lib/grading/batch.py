@@ -1018,7 +1018,7 @@ def gradebook_scores(
                 continue
             pending = sum(
                 float(g.max_score) for nb in sub.notebooks for g in nb.grades
-                if g.needs_manual_grade
+                if g.needs_manual_grade and g.manual_score is None
             )
             out[s] = (float(sub.score), float(sub.max_score), pending)
     return out
@@ -1073,23 +1073,23 @@ def grade_assignment(
     from course_lib.grading.release import (
         CourseConfigError,
         RegistrationError,
+        assignments,
         ensure_registered,
     )
 
     log = log if log is not None else sys.stderr
     try:
         course = Course(course_dir)
-        reg = ensure_registered(
-            Path(course.root), assignment,
-            source_directory=course.coursedir.source_directory,
-            db_url=course.db_url, course_id=course.coursedir.course_id,
-            record_directory=Path(course.settings.record_directory).parent,
-        )
-    except (CourseConfigError, RegistrationError) as exc:
+    except CourseConfigError as exc:
         raise GradingError(str(exc)) from None
-    if reg.registered_now:
-        log.write(f"registered {assignment} in the course gradebook ({reg.reason})\n")
-    notebooks = list(reg.notebooks)
+    valid = assignments(Path(course.root), course.coursedir.source_directory)
+    if assignment not in valid and not os.path.isdir(
+        course.path(course.coursedir.source_directory, ".", assignment)
+    ):
+        raise GradingError(
+            f"unknown assignment {assignment!r}: no {course.coursedir.source_directory}/"
+            f"{assignment}/ in {course.root}. Valid assignments: {', '.join(valid) or '(none)'}"
+        )
     if students:
         todo = _check_students(course, assignment, students)
     else:
@@ -1098,9 +1098,21 @@ def grade_assignment(
             folder = course.path(course.coursedir.submitted_directory, "<student>", assignment)
             raise GradingError(
                 f"no submissions of {assignment}: nothing in {folder}/. Collect them first "
-                "(nbgrader collect, `python -m course_lib.grading.intake collect` for an LMS "
-                "download, or copy them there)"
+                "(nbgrader collect, `make collect A=... LMS=canvas` for an LMS download, or "
+                "copy them there)"
             )
+    try:
+        reg = ensure_registered(
+            Path(course.root), assignment,
+            source_directory=course.coursedir.source_directory,
+            db_url=course.db_url, course_id=course.coursedir.course_id,
+            record_directory=Path(course.settings.record_directory).parent,
+        )
+    except RegistrationError as exc:
+        raise GradingError(str(exc)) from None
+    if reg.registered_now:
+        log.write(f"registered {assignment} in the course gradebook ({reg.reason})\n")
+    notebooks = list(reg.notebooks)
     sources: dict[str, Any] = {}
     for name in notebooks:
         path = Path(course.path(course.coursedir.source_directory, ".", assignment)) / (

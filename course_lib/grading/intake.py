@@ -344,7 +344,7 @@ def export_grades(
                 continue
             pending = sum(
                 float(g.max_score) for nb in sub.notebooks for g in nb.grades
-                if g.needs_manual_grade
+                if g.needs_manual_grade and g.manual_score is None
             )
             rows.append([*ident, f"{float(sub.score):g}", f"{top:g}", f"{pending:g}"])
     path = Path(path)
