@@ -10,49 +10,17 @@ loop. The assignment is NOT registered beforehand: the grader must register it i
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from instructor_course import NB, TIMEOUT, A, put, run_batch, write_course
 
 from course_lib.grading import batch, demo, intake
 from course_lib.grading.release import ROOT
 
-A = "ps2_initializers"
-NB = "initializers"
-TIMEOUT = 8  # seconds per cell in the scratch course (the endless loop costs this much)
 ANSWER = "Because the forward pass needs fan_in and the backward pass fan_out: CAROL-WROTE-THIS."
-
-
-def write_course(root: Path, *, timeout: int = TIMEOUT) -> Path:
-    """A scratch course: the repository's config rooted at ``root`` and ps2's source only."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "nbgrader_config.py").write_text(
-        "c = get_config()  # noqa: F821\n"
-        f"load_subconfig({str(ROOT / 'nbgrader_config.py')!r})  # noqa: F821\n"
-        f"c.CourseDirectory.root = {str(root)!r}\n"
-        f"c.ExecutePreprocessor.timeout = {timeout}\n"
-    )
-    shutil.copytree(ROOT / "solutions" / A, root / "solutions" / A)
-    shutil.copytree(ROOT / "exercises" / A, root / "exercises" / A)
-    return root
-
-
-def put(root: Path, student: str, filename: str, nb: dict[str, object] | bytes) -> None:
-    folder = root / "submitted" / student / A
-    folder.mkdir(parents=True, exist_ok=True)
-    data = nb if isinstance(nb, bytes) else json.dumps(nb, indent=1).encode()
-    (folder / filename).write_bytes(data)
-
-
-def run_batch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "course_lib.grading.batch", *args, "--course", str(root)],
-        capture_output=True, text=True, check=False, env=demo.tool_env(), cwd=ROOT,
-    )
 
 
 @dataclass
@@ -243,7 +211,7 @@ def test_config_that_cannot_load_fails_loudly(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_timed_out_cell_is_named_by_its_grade_id(g: Graded) -> None:
     row = _row(g.first.stdout, "frank")
-    assert f"cell lecun_normal (#" in row and f"timed out after {TIMEOUT} s" in row, row
+    assert "cell lecun_normal (#" in row and f"timed out after {TIMEOUT} s" in row, row
 
 
 def test_table_wraps_full_notes() -> None:
