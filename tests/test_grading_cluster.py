@@ -69,7 +69,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         scheduler = subprocess.Popen(
             [str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
              "--no-dashboard", "--scheduler-file", str(sched_file)],
-            stderr=open(base / "scheduler.log", "wb"), **common,
+            **common,
         )
         procs.append(scheduler)
         deadline = time.monotonic() + START_TIMEOUT
@@ -81,7 +81,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 [str(bindir / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
                  "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}",
                  "--death-timeout", "60"],
-                stderr=open(base / f"worker{i}.log", "wb"), **common,
+                **common,
             ))
         from distributed import Client
 
@@ -197,6 +197,7 @@ def _student_crash(value: int) -> dict[str, object]:
     return {"value": value, "reasons": ["the code died in cell 3 (exit status 1)"]}
 
 
+@pytest.mark.slow
 def test_infrastructure_failures_retry_and_student_crashes_do_not(tmp_path: Path) -> None:
     got: dict[object, object] = {}
     failed: dict[object, BaseException] = {}
