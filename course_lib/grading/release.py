@@ -511,6 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="regenerate, register in the course gradebook and release to the exchange "
         "(make release A=...)",
     )
+    parser.add_argument("--course", type=Path, default=ROOT, help="course root (--publish)")
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's log")
     args = parser.parse_args(argv)
     only = args.assignments or None
@@ -518,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.assignments:
             parser.error("give the assignment: `make release A=ps2_initializers`")
         try:
-            return max(publish(a) for a in args.assignments)
+            return max(publish(a, args.course) for a in args.assignments)
         except (CourseConfigError, RegistrationError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
