@@ -870,6 +870,14 @@ def _lay_out(course: Course, assignment: str, student: str) -> str:
                 target = os.path.join(dest, os.path.relpath(filename, base))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 shutil.copy(filename, target)
+    stamp = os.path.join(dest, "timestamp.txt")
+    if not os.path.exists(stamp):
+        # A submission copied in by hand has none; `nbgrader release_feedback` needs one.
+        src = course.path(course.coursedir.submitted_directory, student, assignment)
+        newest = max((os.path.getmtime(os.path.join(d, f)) for d, _, fs in os.walk(src)
+                      for f in fs), default=time.time())
+        with open(stamp, "w", encoding="utf-8") as fh:
+            fh.write(time.strftime("%Y-%m-%d %H:%M:%S.000000 UTC", time.gmtime(newest)))
     return dest
 
 
