@@ -228,3 +228,19 @@ def test_cell_index_becomes_grade_id() -> None:
     nb = {"cells": [{"metadata": {}}, {"metadata": {"nbgrader": {"grade_id": "he_normal"}}}]}
     out = batch._name_cells(["cell 1 timed out after 3 s", "the code died in cell 0 (x)"], nb)
     assert out == ["cell he_normal (#1) timed out after 3 s", "the code died in cell 0 (x)"]
+
+
+def test_stale_feedback_is_detected(tmp_path: Path) -> None:
+    """After a regrade, feedback older than the autograded notebook is listed (make feedback)."""
+    import os
+
+    root = write_course(tmp_path / "c")
+    course = batch.Course(str(root))
+    for student, (t_graded, t_feedback) in {"old": (2000, 1000), "new": (1000, 2000)}.items():
+        for step, t in (("autograded", t_graded), ("feedback", t_feedback)):
+            folder = root / step / student / A
+            folder.mkdir(parents=True)
+            f = folder / (f"{NB}.ipynb" if step == "autograded" else f"{NB}.html")
+            f.write_text("x")
+            os.utime(f, (t, t))
+    assert batch.stale_feedback(course, A, ["old", "new", "absent"]) == ["old"]

@@ -813,15 +813,18 @@ def read_submission_task(
         except ValueError:
             nb = None
         if nb is not None:
-            fixed = reattach_metadata(nb, sources[name]) if name in sources else []
-            extra.extend(fixed)
-            if note:
-                nb["cells"].insert(0, {
-                    "cell_type": "markdown", "metadata": {}, "id": "grader-note",
-                    "source": f"**Note from the grader:** {note}.",
-                })
-            if note or fixed:
-                data = json.dumps(nb, ensure_ascii=False).encode("utf-8")
+            try:
+                fixed = reattach_metadata(nb, sources[name]) if name in sources else []
+                if note:
+                    nb["cells"].insert(0, {
+                        "cell_type": "markdown", "metadata": {}, "id": "grader-note",
+                        "source": f"**Note from the grader:** {note}.",
+                    })
+                if note or fixed:
+                    data = json.dumps(nb, ensure_ascii=False).encode("utf-8")
+                extra.extend(fixed)
+            except (AttributeError, TypeError, KeyError, ValueError):
+                pass  # a malformed notebook goes as submitted: the sanitisers deal with it
         notes.extend(extra)
         files.append((f"{name}.ipynb", data))
     for dirpath, _dirs, filenames in os.walk(folder):
