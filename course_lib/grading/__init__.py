@@ -10,6 +10,11 @@ The student's code never runs in the process that computes a grade:
 * :mod:`.runner` grades a notebook (``grade_notebook`` / ``grade_function`` and the CLI
   ``python -I -m course_lib.grading.runner NOTEBOOK --assignment A --json``);
 * :mod:`.hidden` is the entry point of the hidden test cells: ``check_hidden("he_normal")``.
+
+The instructor's side: :mod:`.batch` grades a class (``make grade``) as the only writer of the
+gradebook, :mod:`.cluster` runs its tasks on a local process pool or a Dask cluster,
+:mod:`.intake` reads submissions as they arrive (renamed files, lost metadata, LMS downloads and
+grade exports), :mod:`.release` regenerates and registers assignments (``make release``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,18 @@
 """Grade a whole class on all cores: ``make grade A=<assignment>``.
 
 ``python -m course_lib.grading.batch ASSIGNMENT [--course DIR] [--jobs N] [--force]
-[--student ID ...]`` autogrades every submission in the nbgrader course's ``submitted/``
-directory and writes the grades into nbgrader's gradebook, so ``nbgrader export``,
-``formgrader`` and ``generate_feedback`` keep working. ``--merge OTHER_COURSE`` brings in
-the grades another machine's copy of the course holds (a class split across machines).
+[--student ID ...] [--scheduler tcp://HOST:PORT]`` autogrades every submission in the nbgrader
+course's ``submitted/`` directory and writes the grades into nbgrader's gradebook, so
+``nbgrader export``, ``formgrader`` and ``generate_feedback`` keep working. ``--merge
+OTHER_COURSE`` brings in the grades another copy of the course holds.
+
+The coordinator (this process) registers the assignment in the gradebook when it is missing or
+its source changed (:func:`~course_lib.grading.release.ensure_registered`), reads every
+submission (:mod:`~course_lib.grading.intake`: renamed notebooks, cells without nbgrader
+metadata), submits one task per submission to a local process pool or a Dask cluster
+(:mod:`~course_lib.grading.cluster`; ``--scheduler`` or ``DASK_SCHEDULER_ADDRESS``), and is the
+only writer of the gradebook. Bad requests (unknown assignment or student, no submissions, a
+configuration that does not load) end with one line and exit status 2.
 
 How a submission is graded (the grades are nbgrader's by construction):
 
