@@ -42,3 +42,14 @@ def run_batch(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "course_lib.grading.batch", *args, "--course", str(root)],
         capture_output=True, text=True, check=False, env=demo.tool_env(), cwd=ROOT,
     )
+
+
+def points(root: Path) -> tuple[float, float]:
+    """(total points, points of manually graded written answers) of the registered assignment."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        cells = [c for nb in gb.find_assignment(A).notebooks for c in nb.grade_cells]
+        total = sum(float(c.max_score) for c in cells)
+        manual = sum(float(c.max_score) for c in cells if c.cell_type == "markdown")
+    return total, manual
