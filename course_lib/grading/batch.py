@@ -40,6 +40,7 @@ done and unchanged (``--force`` regrades), and a crash leaves every finished gra
 from __future__ import annotations
 
 import argparse
+import atexit
 import copy
 import hashlib
 import json
@@ -721,6 +722,7 @@ def _worker_course(bundle: CourseBundle) -> tuple[Course, Any]:
     state = _WORKER.get(bundle.key)
     if state is None:
         root = tempfile.mkdtemp(prefix=f"grading-{bundle.assignment}-")
+        atexit.register(shutil.rmtree, root, True)
         with open(os.path.join(root, "gradebook.db"), "wb") as fh:
             fh.write(bundle.gradebook)
         course = Course(root, config=bundle.config)
