@@ -185,7 +185,8 @@ def test_lms_downloads_are_collected_graded_and_exported(walk: Walk) -> None:
     export = walk.ok("export")
     path = walk.clone / f"lms_grades_{A}.csv"
     assert path.name in export.stdout
-    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    with path.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     assert list(rows[0])[:6] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", A]
     by_id = {r["ID"]: r for r in rows}
     assert set(by_id) >= {"hand", "12345", "23456", "1234567", "7654321"}
