@@ -196,6 +196,10 @@ def cluster_comparison(n: int, base: Path) -> int:
     print(f"ratio (local / Dask wall)  : {t_local / t_dask:.2f}x   identical grades: {same}")
     for label, sec in overhead.items():
         print(f"per-task overhead, {label:13s}: {1000 * sec:6.2f} ms (no-op task round trip)")
+    for label, proc in (("local", local), ("Dask", dask)):
+        for line in proc.stderr.splitlines():
+            if line.startswith("coordinator time"):
+                print(f"{label:5s} run, {line}")
     return 0 if same and local.returncode == 0 and dask.returncode == 0 else 1
 
 

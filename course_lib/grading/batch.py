@@ -1162,10 +1162,13 @@ def grade_assignment(
             handle = backend.put(bundle)
             meta: dict[str, tuple[str, list[str], float]] = {}
             tasks = []
+            coordinator = [0.0]  # seconds the coordinator spent reading and saving
+            t_read = time.perf_counter()
             for s, digest in pending:
                 task, notes = read_submission_task(course, assignment, s, notebooks, sources)
                 meta[s] = (digest, notes, time.monotonic())
                 tasks.append((s, (handle, task)))
+            coordinator[0] += time.perf_counter() - t_read
 
             def finish(res: SubmissionResult) -> None:
                 res.seconds = time.monotonic() - meta[res.student][2]
@@ -1178,11 +1181,13 @@ def grade_assignment(
 
             def saved(key: Any, executed: Any) -> None:
                 digest, notes, _ = meta[key]
+                t_save = time.perf_counter()
                 try:
                     res = save_submission(course, gb, assignment, key, executed, digest, notes)
                 except Exception as exc:  # a grader failure on one submission never stops the rest
                     gb.db.rollback()
                     res = SubmissionResult(key, error=f"{type(exc).__name__}: {exc}")
+                coordinator[0] += time.perf_counter() - t_save
                 finish(res)
 
             def failed(key: Any, exc: BaseException) -> None:
@@ -1196,6 +1201,8 @@ def grade_assignment(
 
             run_tasks(backend, task_function, tasks, saved, failed,
                       retries=DEFAULT_RETRIES if retries is None else retries)
+            log.write(f"coordinator time (reading and saving): "
+                      f"{1000 * coordinator[0] / len(pending):.0f} ms per submission\n")
     bar.close()
     scores = gradebook_scores(course, assignment, [r.student for r in results])
     for r in results:
