@@ -12,6 +12,23 @@ Run nbgrader from the repository root (``nbgrader autograde ps2_initializers``).
 """
 
 import os
+import sys
+
+# --- The course and the exchange (owner: instructor) -------------------------------------------
+# Everything below imports course_lib. If it cannot be imported, nbgrader would only log the error
+# and go on with its default settings (every hidden cell reported as tampered with, no limits,
+# exit status 0), so a broken environment stops every nbgrader command here instead.
+try:
+    import course_lib.grading  # noqa: F401
+except Exception as _exc:
+    sys.stderr.write(
+        f"nbgrader_config.py: cannot import course_lib ({type(_exc).__name__}: {_exc}).\n"
+        "Grading with nbgrader's defaults would give wrong grades, so nothing was run.\n"
+        "Fix: run nbgrader from the course environment: `make venv`, then "
+        "`source .venv/bin/activate` (or use the make targets), or "
+        "`pip install -e '.[grading]'` in the environment that runs nbgrader.\n"
+    )
+    raise SystemExit(2) from None
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
@@ -23,6 +40,14 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
+# nbgrader's exchange (release_assignment, fetch_assignment, submit, collect, release_feedback,
+# fetch_feedback) needs a course id and a shared directory; both come from the environment so that
+# one repository serves any course offering and hub: COURSE_ID=init2026 NBGRADER_EXCHANGE=/srv/x.
+if os.environ.get("COURSE_ID"):
+    c.CourseDirectory.course_id = os.environ["COURSE_ID"]
+if os.environ.get("NBGRADER_EXCHANGE"):
+    c.Exchange.root = os.environ["NBGRADER_EXCHANGE"]
+# --- end of the course block ---------------------------------------------------------------------
 
 # Feedback never shows the hidden tests' source (plain nbgrader 0.9.6 does: jupyter/nbgrader#917,
 # #1363): HideHiddenTests removes the hidden region from each test cell of the autograded

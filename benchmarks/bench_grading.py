@@ -157,5 +157,115 @@ def main() -> int:
             shutil.rmtree(base, ignore_errors=True)
 
 
+# --- The 2-worker loopback Dask cluster beside the local pool (owner: instructor) -------------
+#
+# `python benchmarks/bench_grading.py --cluster [--n 20]` grades the same submissions with
+# `make grade`'s local process pool (2 workers) and with a real `dask scheduler` plus two
+# `dask worker --nworkers 1 --nthreads 1` processes on 127.0.0.1, checks the grades are identical,
+# and prints the ratio and the scheduler's per-task overhead (no-op tasks through the same
+# executor and retry loop). Both runs include the coordinator's work (reading, saving).
+
+
+def _grade_with(root: Path, *extra: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "course_lib.grading.batch", cases.ASSIGNMENT,
+         "--course", str(root), "--force", *extra],
+        env=course.env(), capture_output=True, text=True, check=False,
+    )
+    return time.perf_counter() - t0, proc
+
+
+def _noop(x: int) -> int:
+    return x
+
+
+def cluster_comparison(n: int, base: Path) -> int:
+    """Local pool vs a 2-worker loopback Dask cluster on the same ``n`` submissions."""
+    import json as _json
+    import signal
+
+    from course_lib.grading import cluster
+
+    root = base / "cluster_course"
+    shutil.rmtree(root, ignore_errors=True)
+    build(root, n, SOURCE)
+    _, warm = _grade_with(root, "--jobs", "2")  # registers the assignment, warms caches
+    if warm.returncode != 0:
+        print(warm.stderr[-3000:])
+        return 1
+    t_local, local = _grade_with(root, "--jobs", "2")
+    grades_local = course.scores(root, cases.ASSIGNMENT)
+    env = {**course.env(), "OPENBLAS_NUM_THREADS": "1"}
+    bindir = Path(sys.executable).parent
+    sched_file = base / "scheduler.json"
+    sched_file.unlink(missing_ok=True)
+    procs = []
+    try:
+        procs.append(subprocess.Popen(
+            [str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--no-dashboard", "--scheduler-file", str(sched_file)],
+            env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL))
+        while not sched_file.exists():
+            time.sleep(0.2)
+        address = _json.loads(sched_file.read_text())["address"]
+        for i in range(2):
+            procs.append(subprocess.Popen(
+                [str(bindir / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
+                 "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}"],
+                env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
+        from distributed import Client
+
+        with Client(address) as client:
+            client.wait_for_workers(2, timeout=120)
+        _grade_with(root, "--scheduler", address)  # warm the workers (imports, scratch course)
+        t_dask, dask = _grade_with(root, "--scheduler", address)
+        grades_dask = course.scores(root, cases.ASSIGNMENT)
+        overhead = {}
+        for label, addr in (("local pool", None), ("Dask cluster", address)):
+            with cluster.open_backend(addr, jobs=2) as backend:
+                m = 200
+                cluster.run_tasks(backend, _noop, [(i, (i,)) for i in range(20)],
+                                  lambda k, v: None, lambda k, e: None)  # warm
+                t0 = time.perf_counter()
+                cluster.run_tasks(backend, _noop, [(i, (i,)) for i in range(m)],
+                                  lambda k, v: None, lambda k, e: None)
+                overhead[label] = (time.perf_counter() - t0) / m
+    finally:
+        for p in reversed(procs):
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+    same = grades_local == grades_dask and len(grades_local) == n
+    print(f"submissions: {n}; cores: {os.cpu_count()}; load average (1 min): "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"local pool, 2 workers      : {t_local:7.1f} s wall {t_local / n:6.2f} s/submission "
+          f"(exit {local.returncode})")
+    print(f"Dask loopback, 2 workers   : {t_dask:7.1f} s wall {t_dask / n:6.2f} s/submission "
+          f"(exit {dask.returncode})")
+    print(f"ratio (local / Dask wall)  : {t_local / t_dask:.2f}x   identical grades: {same}")
+    for label, sec in overhead.items():
+        print(f"per-task overhead, {label:13s}: {1000 * sec:6.2f} ms (no-op task round trip)")
+    for label, proc in (("local", local), ("Dask", dask)):
+        for line in proc.stderr.splitlines():
+            if line.startswith("coordinator time"):
+                print(f"{label:5s} run, {line}")
+    return 0 if same and local.returncode == 0 and dask.returncode == 0 else 1
+
+
 if __name__ == "__main__":
+    if "--cluster" in sys.argv:
+        _p = argparse.ArgumentParser()
+        _p.add_argument("--cluster", action="store_true")
+        _p.add_argument("--n", type=int, default=20)
+        _a = _p.parse_args()
+        _base = Path(tempfile.mkdtemp(prefix="bench_cluster_"))
+        try:
+            sys.exit(cluster_comparison(_a.n, _base))
+        finally:
+            shutil.rmtree(_base, ignore_errors=True)
     sys.exit(main())

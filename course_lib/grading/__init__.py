@@ -15,9 +15,14 @@ Layers, each importing only the ones above it:
 * the nbgrader integration: :mod:`.nbgrader_ext` (``ResilientExecute`` = the engine inside
   ``nbgrader autograde``; points per test cell from the judge), :mod:`.feedback`,
   :mod:`.release`;
-* the command line: :mod:`.batch` (``make grade``) and :mod:`.demo`;
+* the command line: :mod:`.batch` (``make grade``, below) and :mod:`.demo`;
 * :mod:`.hidden`: ``check_hidden("he_normal"[, "concern"])``, the body of a hidden test cell
   (judged by the engine; an in-kernel fallback otherwise).
+
+The instructor's side: :mod:`.batch` grades a class (``make grade``) as the only writer of the
+gradebook, :mod:`.cluster` runs its tasks on a local process pool or a Dask cluster,
+:mod:`.intake` reads submissions as they arrive (renamed files, lost metadata, LMS downloads and
+grade exports), :mod:`.release` regenerates and registers assignments (``make release``).
 """
 
 from __future__ import annotations

@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +43,17 @@ from traitlets import Unicode
 
 __all__ = [
     "ROOT",
+    "CourseConfigError",
+    "Registration",
+    "RegistrationError",
     "RestoreHiddenTests",
     "assignments",
+    "ensure_registered",
     "generate_release",
+    "load_course_config",
     "nbgrader_command",
     "release_differences",
+    "source_digest",
     "tool_env",
 ]
 
@@ -81,9 +91,11 @@ def nbgrader_command() -> list[str]:
     return [found]
 
 
-def assignments(root: Path = ROOT) -> list[str]:
+def assignments(root: Path = ROOT, source_directory: str = "solutions") -> list[str]:
     """The assignment ids: the folders of ``solutions/`` that contain a notebook, sorted."""
-    source = root / "solutions"
+    source = Path(root) / source_directory
+    if not source.is_dir():
+        return []
     return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
 
@@ -165,6 +177,237 @@ def release_differences(a: Path, b: Path) -> list[str]:
     return sorted(differences)
 
 
+# --------------------------------------------------------------------------- course config
+
+
+class CourseConfigError(RuntimeError):
+    """``nbgrader_config.py`` could not be loaded; the message says why and how to fix it."""
+
+
+def load_course_config(root: Path) -> tuple[Any, Any]:
+    """Load a course's ``nbgrader_config.py``: ``(traitlets Config, nbgrader CourseDirectory)``.
+
+    Fails loudly (:class:`CourseConfigError`) where nbgrader would only log the error and grade
+    with its default settings.
+    """
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    root = Path(root).resolve()
+    cfg = Config()
+    path = root / "nbgrader_config.py"
+    if not root.is_dir():
+        raise CourseConfigError(f"no course directory {root}")
+    if path.exists():
+        old = os.getcwd()
+        os.chdir(root)  # the config may use paths relative to the course
+        try:
+            cfg = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+        except SystemExit as exc:  # the config's own check (see nbgrader_config.py) said why
+            raise CourseConfigError(
+                f"{path} refused to load (exit status {exc.code}); its message is above"
+            ) from None
+        except Exception as exc:
+            raise CourseConfigError(
+                f"{path} failed to load: {type(exc).__name__}: {exc}\n"
+                "Fix the file (or the environment it imports from: `make venv`); nothing was "
+                "graded with default settings."
+            ) from None
+        finally:
+            os.chdir(old)
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.root = os.path.normpath(os.path.join(str(root), coursedir.root))
+    return cfg, coursedir
+
+
+# --------------------------------------------------------------------------- registration
+#
+# nbgrader grades only assignments whose notebooks and cells are in the course's gradebook, and
+# `make exercises` deliberately throws its gradebook away (the release is generated in a scratch
+# one). So `make grade` / `make release` register the assignment in the course gradebook
+# themselves, whenever it is missing or its source notebooks changed (detected by a digest of
+# solutions/<assignment>/), by running `nbgrader generate_assignment` with the course's own
+# config into a scratch release folder: the committed exercises/ is left alone. The same run also
+# writes a gradebook holding only this assignment (.grading/registered/<assignment>.db): what a
+# grading worker on another machine needs to sanitise a submission, without the class's grades.
+
+
+class RegistrationError(RuntimeError):
+    """The assignment cannot be registered (unknown id, or nbgrader refused); says how to fix."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """An assignment as registered in a course: its source digest and worker gradebook."""
+
+    assignment: str
+    digest: str
+    notebooks: tuple[str, ...]
+    snapshot: Path
+    registered_now: bool
+    reason: str = ""
+
+
+def _source_folder(course_root: Path, source_directory: str, assignment: str) -> Path:
+    return Path(course_root) / source_directory / assignment
+
+
+def source_digest(folder: Path) -> str:
+    """SHA-256 over the files of a source assignment folder (names and contents)."""
+    h = hashlib.sha256(b"registration-1")
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or ".ipynb_checkpoints" in path.parts or "__pycache__" in path.parts:
+            continue
+        h.update(str(path.relative_to(folder)).encode() + b"\0")
+        h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _gradebook_notebooks(db_url: str, course_id: str, assignment: str) -> tuple[str, ...] | None:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with _quiet_sa(), Gradebook(db_url, course_id) as gb:
+            return tuple(sorted(nb.name for nb in gb.find_assignment(assignment).notebooks))
+    except MissingEntry:
+        return None
+
+
+@contextmanager
+def _quiet_sa() -> Iterator[None]:
+    """nbgrader's gradebook code emits SQLAlchemy SAWarnings that say nothing to an instructor."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
+        yield
+
+
+def _run_generate(course_root: Path, assignment: str, db_url: str | None, log: Path) -> str:
+    """``nbgrader generate_assignment`` into a scratch release folder; its output on failure."""
+    with tempfile.TemporaryDirectory(prefix="nbgrader-register-") as tmp:
+        cmd = [
+            *nbgrader_command(),
+            "generate_assignment",
+            assignment,
+            "--force",
+            f"--CourseDirectory.release_directory={Path(tmp) / 'release'}",
+            f"--NbGrader.logfile={log}",
+        ]
+        if db_url is not None:
+            cmd.append(f"--db={db_url}")
+        proc = subprocess.run(
+            cmd, cwd=course_root, env=tool_env(), capture_output=True, text=True, check=False
+        )
+    if proc.returncode != 0:
+        return (proc.stdout + proc.stderr).strip() or f"exit status {proc.returncode}"
+    return ""
+
+
+def ensure_registered(
+    course_root: Path,
+    assignment: str,
+    *,
+    source_directory: str = "solutions",
+    db_url: str | None = None,
+    course_id: str = "",
+    record_directory: Path | None = None,
+    force: bool = False,
+) -> Registration:
+    """Register ``assignment`` in the course gradebook if it is missing or its source changed.
+
+    Parameters
+    ----------
+    course_root
+        The nbgrader course directory (its ``nbgrader_config.py`` is used).
+    assignment
+        The assignment id: a folder of ``<course_root>/<source_directory>``.
+    source_directory, db_url, course_id
+        The course's ``CourseDirectory`` settings (``db_url`` default: ``gradebook.db`` there).
+    record_directory
+        Where the registration state lives (default ``<course_root>/.grading``).
+    force
+        Register again even if nothing changed.
+
+    Raises
+    ------
+    RegistrationError
+        Unknown assignment (the message lists the valid ones), or nbgrader refused (for example
+        cells were added to an assignment that already has submissions).
+    """
+    course_root = Path(course_root).resolve()
+    db_url = db_url or f"sqlite:///{course_root / 'gradebook.db'}"
+    state_dir = (record_directory or course_root / ".grading") / "registered"
+    folder = _source_folder(course_root, source_directory, assignment)
+    registered = _gradebook_notebooks(db_url, course_id, assignment)
+    if not folder.is_dir() or not any(folder.glob("*.ipynb")):
+        valid = assignments(course_root, source_directory)
+        if registered is not None and (state_dir / f"{assignment}.db").exists():
+            # graded from the gradebook alone (its source is kept elsewhere)
+            return Registration(assignment, "", registered, state_dir / f"{assignment}.db", False)
+        raise RegistrationError(
+            f"unknown assignment {assignment!r}: there is no {source_directory}/{assignment}/ "
+            f"with a notebook in {course_root}. Valid assignments: "
+            f"{', '.join(valid) if valid else '(none)'}"
+        )
+    digest = source_digest(folder)
+    notebooks = tuple(sorted(p.stem for p in folder.glob("*.ipynb")))
+    state_file = state_dir / f"{assignment}.json"
+    snapshot = state_dir / f"{assignment}.db"
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = {}
+    reason = ""
+    if force:
+        reason = "registration forced"
+    elif registered is None:
+        reason = "not yet in the course gradebook"
+    elif registered != notebooks:
+        reason = f"its notebooks changed ({', '.join(registered)} -> {', '.join(notebooks)})"
+    elif state.get("digest") != digest:
+        reason = (
+            f"{source_directory}/{assignment}/ changed since it was registered"
+            if state else "no record of the registered source"
+        )
+    elif not snapshot.exists():
+        reason = "the workers' copy of the registration is missing"
+    if not reason:
+        return Registration(assignment, digest, notebooks, snapshot, False)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / f"{assignment}.log"
+    failure = _run_generate(course_root, assignment, db_url, log)
+    if failure:
+        hint = ""
+        if "submissions associated" in failure:
+            hint = (
+                "\nnbgrader cannot add or remove cells or notebooks of an assignment that already "
+                "has submissions. Undo that change in the source, or publish the changed notebook "
+                "as a new assignment id."
+            )
+        raise RegistrationError(
+            f"registering {assignment} in the course gradebook failed "
+            f"(nbgrader generate_assignment):\n{_tail(failure)}{hint}"
+        )
+    tmp_db = snapshot.with_suffix(".db.tmp")
+    tmp_db.unlink(missing_ok=True)
+    failure = _run_generate(course_root, assignment, f"sqlite:///{tmp_db}", log)
+    if failure:
+        raise RegistrationError(f"writing the workers' registration failed:\n{_tail(failure)}")
+    os.replace(tmp_db, snapshot)
+    state_file.write_text(
+        json.dumps({"digest": digest, "notebooks": list(notebooks)}, indent=1), encoding="utf-8"
+    )
+    return Registration(assignment, digest, notebooks, snapshot, True, reason)
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def released_source(source: str, begin: str, end: str) -> str:
     """``source`` as ``nbgrader generate_assignment`` releases it: hidden regions removed.
 
@@ -222,6 +465,39 @@ class RestoreHiddenTests(NbGraderPreprocessor):  # type: ignore[misc]
         return nb, resources
 
 
+def publish(assignment: str, root: Path = ROOT) -> int:
+    """``make release A=...``: regenerate, register, and release to the exchange if configured."""
+    _cfg, coursedir = load_course_config(root)
+    valid = assignments(Path(coursedir.root), coursedir.source_directory)
+    if assignment not in valid:
+        print(f"unknown assignment {assignment!r}; valid assignments: {', '.join(valid)}")
+        return 2
+    generate_release(Path(coursedir.root) / coursedir.release_directory, root=Path(coursedir.root),
+                     only=[assignment])
+    print(f"{coursedir.release_directory}/{assignment}/ regenerated from "
+          f"{coursedir.source_directory}/{assignment}/")
+    reg = ensure_registered(
+        Path(coursedir.root), assignment, source_directory=coursedir.source_directory,
+        db_url=coursedir.db_url, course_id=coursedir.course_id,
+    )
+    print(f"{assignment} registered in the course gradebook ({reg.reason})" if reg.registered_now
+          else f"{assignment} already registered in the course gradebook (source unchanged)")
+    if not coursedir.course_id:
+        print("not released to an nbgrader exchange (no course id): for JupyterHub run "
+              f"`COURSE_ID=<course> NBGRADER_EXCHANGE=<dir> make release A={assignment}`")
+        return 0
+    proc = subprocess.run(
+        [*nbgrader_command(), "release_assignment", assignment, "--force"],
+        cwd=coursedir.root, env=tool_env(), capture_output=True, text=True, check=False,
+    )
+    if proc.returncode != 0:
+        sys.stderr.write(_tail(proc.stdout + proc.stderr, 20) + "\n")
+        print(f"nbgrader release_assignment {assignment} failed (see above)")
+        return 1
+    print(f"{assignment} released to the exchange of course {coursedir.course_id}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: regenerate ``exercises/`` (or check it with ``--check``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -229,9 +505,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="only check that exercises/ is in sync"
     )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="regenerate, register in the course gradebook and release to the exchange "
+        "(make release A=...)",
+    )
+    parser.add_argument("--course", type=Path, default=ROOT, help="course root (--publish)")
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's log")
     args = parser.parse_args(argv)
     only = args.assignments or None
+    if args.publish:
+        if not args.assignments:
+            parser.error("give the assignment: `make release A=ps2_initializers`")
+        try:
+            return max(publish(a, args.course) for a in args.assignments)
+        except (CourseConfigError, RegistrationError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if args.check:
         with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
             generate_release(Path(tmp), only=only, quiet=not args.verbose)
