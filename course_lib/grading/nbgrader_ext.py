@@ -168,6 +168,8 @@ def autograde_notebook(nb: NotebookNode, assignment: str, limits: Limits) -> Aut
         cell.execution_count = count
         meta = cell.metadata.get("nbgrader", {})
         where = meta.get("grade_id") or f"cell {i}"
+        # the cell by its grade id and its position, as the instructor's table names it
+        cell_name = f"cell {meta['grade_id']} (#{i})" if meta.get("grade_id") else f"cell {i}"
         target = hidden_check_target(cell.source)
         if target is not None:
             name, concern = target
@@ -179,10 +181,10 @@ def autograde_notebook(nb: NotebookNode, assignment: str, limits: Limits) -> Aut
                                           "of the grading process)")] if run is not None else []
         elif rep.status == "killed":
             cell.outputs = [kernel_died_output(rep.detail)]
-            reasons.append(f"the code died in {where} ({rep.detail})")
+            reasons.append(f"the code died in {cell_name} ({rep.detail})")
         elif rep.status == "timeout":
             cell.outputs = [timeout_output(limits.cell_timeout)]
-            reasons.append(f"{where} timed out after {limits.cell_timeout:g} s")
+            reasons.append(f"{cell_name} timed out after {limits.cell_timeout:g} s")
         else:
             cell.outputs = [_nbf.from_dict(o) for o in rep.outputs]
         tgt = test_cell_target(str(meta.get("grade_id", "")), functions) if meta.get(
@@ -199,11 +201,12 @@ def autograde_notebook(nb: NotebookNode, assignment: str, limits: Limits) -> Aut
                         "the judge's checks of the values your function returned passed\n")))
             else:
                 cell.outputs = [*cell.outputs, *judged]
-        for o in cell.outputs:
+        for o in cell.outputs:  # the cell's first error (the judge's may follow the student's)
             if o.get("output_type") == "error" and o.get("ename") not in (
                     "KernelDied", "CellTimeoutError"):
                 reasons.append(f"{where}: {o.ename}: {str(o.evalue).splitlines()[0][:120]}"
                                if str(o.evalue) else f"{where}: {o.ename}")
+                break
     if run is not None:
         info = {"isolation": run.isolation, "seccomp": run.seccomp, "restarts": run.restarts,
                 "seconds": round(run.seconds, 3), "limits": limits.to_dict()}
