@@ -839,6 +839,7 @@ def grade_assignment(
         course = Course(course_dir)
     except CourseConfigError as exc:
         raise GradingError(str(exc)) from None
+    check_isolation(course.limits)  # refuse, with the fix, before anything else is done
     valid = assignments(Path(course.root), course.coursedir.source_directory)
     if assignment not in valid and not os.path.isdir(
         course.path(course.coursedir.source_directory, ".", assignment)
@@ -858,7 +859,6 @@ def grade_assignment(
                 "(nbgrader collect, `make collect A=... LMS=canvas` for an LMS download, or "
                 "copy them there)"
             )
-    check_isolation(course.limits)  # refuse, with the fix, before any student code runs
     try:
         reg = ensure_registered(
             Path(course.root), assignment,

@@ -216,6 +216,8 @@ def load_course_config(root: Path) -> tuple[Any, Any]:
             ) from None
         finally:
             os.chdir(old)
+    if "root" not in cfg.CourseDirectory:
+        cfg.CourseDirectory.root = str(root)  # the course is where its config is (or would be)
     coursedir = CourseDirectory(config=cfg)
     coursedir.root = os.path.normpath(os.path.join(str(root), coursedir.root))
     return cfg, coursedir
