@@ -45,6 +45,7 @@ __all__ = [
     "Limits",
     "check_isolation",
     "find_bwrap",
+    "interpreter",
     "wrap",
 ]
 
@@ -160,6 +161,18 @@ def find_bwrap() -> str | None:
     return shutil.which("bwrap")
 
 
+def interpreter() -> str:
+    """The path of this interpreter as the sandbox sees it: its directory resolved, not the file.
+
+    A venv reached through a symbolic link (``course/.venv -> /elsewhere/.venv``) is mounted at
+    its real path, so the link's own path does not exist inside; the file itself stays unresolved
+    (a venv's ``bin/python`` links to the base interpreter, and Python finds ``pyvenv.cfg`` from
+    the path it was started by).
+    """
+    return os.path.join(os.path.realpath(os.path.dirname(sys.executable)),
+                        os.path.basename(sys.executable))
+
+
 def _readonly_roots() -> list[str]:
     """Directories the interpreter needs, mounted read-only at the same path."""
     roots: list[str] = []
@@ -245,7 +258,7 @@ _NO_USERNS = (
 
 @lru_cache(maxsize=4)
 def _probe(bwrap: str, extra: tuple[str, ...]) -> str | None:
-    cmd = wrap([sys.executable, "-I", "-S", "-c", "pass"], {"PATH": "/usr/bin"})
+    cmd = wrap([interpreter(), "-I", "-S", "-c", "pass"], {"PATH": "/usr/bin"})
     cmd = [bwrap, *extra, *cmd[1:]]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)

@@ -307,6 +307,7 @@ class _Child:
         }
         argv = [sys.executable, "-I", "-c", _child_source(), "--child", str(w)]
         if limits.isolate:
+            argv[0] = isolation.interpreter()  # a venv reached through a link: its real path
             argv = isolation.wrap(argv, env, scratch_bytes=4 * limits.file_bytes)
         self.proc = subprocess.Popen(
             argv,
