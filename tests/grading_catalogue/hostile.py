@@ -1,9 +1,11 @@
 """Cheats and broken code, as answer-cell sources for the ps2_initializers notebook.
 
 Each entry replaces the answer cell of ``function`` (``extra`` adds a cell of its own, as a
-student may add cells) in an otherwise correct submission. ``expect`` are lower-case fragments
-the failing function's message must contain; ``all_fail`` says whether the cheat patches
-something global (then every function fails, since it could affect all of them).
+student may add cells) in an otherwise correct submission. For ``BROKEN``, ``expect`` are
+lower-case fragments the failing function's message must contain. For ``CHEATS`` they only name
+what each cheat does (the static scan that reported them is gone: tests/test_grading_sandbox.py
+asserts, from the verdicts on the returned bytes, that a cheat earns nothing and costs its
+neighbours nothing).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ class Case:
     function: str
     source: str
     expect: tuple[str, ...]
-    all_fail: bool = False
     extra: bool = False
 
 
@@ -48,18 +49,18 @@ def he_normal(shape, *, rng):
 ''', ("cheat detected", "imports course_lib", "not available while grading")),
     Case("patches np.var", "he_normal", '''
 np.var = lambda a, *args, **kwargs: 2.0 / np.shape(a)[0]
-''' + WRONG_HE, ("assigns to the numpy attribute np.var", "variance"), all_fail=True),
+''' + WRONG_HE, ("assigns to the numpy attribute np.var", "variance")),
     Case("patches np.mean", "he_normal", '''
 import numpy
 numpy.mean = lambda *args, **kwargs: 0.0
-''' + WRONG_HE, ("numpy attribute numpy.mean",), all_fail=True),
+''' + WRONG_HE, ("numpy attribute numpy.mean",)),
     Case("patches np.allclose with setattr", "he_normal",
          "setattr(np, 'allclose', lambda *a, **k: True)\n" + WRONG_HE,
-         ("setattr() on the numpy object np",), all_fail=True),
+         ("setattr() on the numpy object np",)),
     Case("patches np.testing", "he_normal", '''
 from numpy import testing as npt
 npt.assert_allclose = lambda *args, **kwargs: None
-''' + WRONG_HE, ("npt.assert_allclose",), all_fail=True),
+''' + WRONG_HE, ("npt.assert_allclose",)),
     Case("ndarray subclass whose statistics lie", "he_normal", '''
 class Honest(np.ndarray):
     def var(self, *args, **kwargs):
@@ -91,24 +92,24 @@ course_lib.grading.check_hidden = lambda *args, **kwargs: None
     Case("redefines check_hidden used by the test cells", "he_normal", '''
 def check_hidden(*args, **kwargs):
     return None
-''' + WRONG_HE, ("redefines 'check_hidden'",), all_fail=True, extra=False),
+''' + WRONG_HE, ("redefines 'check_hidden'",), extra=False),
     Case("rebinds np to a fake", "he_normal", '''
 class _Fake:
     def __getattr__(self, name):
         return lambda *a, **k: True
-''' + RIGHT_HE + "\nnp = _Fake()\n", ("redefines 'np'",), all_fail=True),
+''' + RIGHT_HE + "\nnp = _Fake()\n", ("redefines 'np'",)),
     Case("rebinds AssertionError", "he_normal", "AssertionError = Warning\n" + RIGHT_HE,
-         ("redefines 'assertionerror'",), all_fail=True),
+         ("redefines 'assertionerror'",)),
     Case("edits sys.modules", "he_normal", '''
 import sys
 sys.modules["course_lib.grading"] = None
-''' + RIGHT_HE, ("sys.modules",), all_fail=True),
+''' + RIGHT_HE, ("sys.modules",)),
     Case("patches builtins", "he_normal", '''
 import builtins
 builtins.isinstance = lambda *args: True
-''' + RIGHT_HE, ("imports builtins",), all_fail=True),
+''' + RIGHT_HE, ("imports builtins",)),
     Case("writes globals()", "he_normal", "globals()['check_hidden'] = print\n" + RIGHT_HE,
-         ("globals()",), all_fail=True),
+         ("globals()",)),
     Case("exec of a built string", "he_normal",
          "exec('np' + '.var = lambda *a, **k: 0.0')\n" + RIGHT_HE, ("dynamically built code",)),
     Case("__import__ of the reference", "he_normal", '''
@@ -119,7 +120,7 @@ def he_normal(shape, *, rng):
 import importlib
 def he_normal(shape, *, rng):
     return importlib.import_module("course_lib").he_normal(shape, rng=rng)
-''', ("importlib",), all_fail=True),
+''', ("importlib",)),
 ]
 
 CHEATS += [
@@ -131,7 +132,7 @@ def he_normal(shape, *, rng):
         code = "import course_lib, numpy, sys; ..."
         subprocess.run([sys.executable, "-c", code], check=False)
     return rng.normal(0.0, 1.0, size=shape)
-''', ("starts other processes (subprocess)",), all_fail=True),
+''', ("starts other processes (subprocess)",)),
     Case("os.system", "he_normal", '''
 import os
 def he_normal(shape, *, rng):
