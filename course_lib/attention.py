@@ -124,10 +124,10 @@ def layer_norm_backward(dy: FloatArray, cache: tuple[FloatArray, FloatArray]) ->
 
     Notes
     -----
-    :math:`\partial\ell/\partial x = \big(d - \bar d - u\,\overline{d\,u}\big)/s` with
-    :math:`d = \partial\ell/\partial u` and bars the means over the normalized axis. The factor
-    :math:`1/s` is why a LayerNorm after a large residual stream shrinks the gradient that passes
-    through it (post-LN).
+    :math:`\partial\mathcal L/\partial x = \big(d - \bar d - u\,\overline{d\,u}\big)/s` with
+    :math:`d = \partial\mathcal L/\partial u` and bars the means over the normalized axis. The
+    factor :math:`1/s` is why a LayerNorm after a large residual stream shrinks the gradient that
+    passes through it (post-LN).
     """
     u, s = cache
     out: FloatArray = (

@@ -392,11 +392,12 @@ class DeepNetworkStatistics:
         Forward statistics of each layer's activations (``saturated``: see
         :func:`course_lib.network.saturation_fraction`).
     grad_std : ndarray
-        Standard deviation of the back-propagated gradient :math:`\\partial L/\\partial a_l`.
+        Standard deviation of the back-propagated gradient
+        :math:`\\partial \\mathcal L/\\partial a^{(\\ell)}`.
     preactivation_grad_std : ndarray
-        Standard deviation of :math:`\\partial L/\\partial z_l`.
+        Standard deviation of :math:`\\partial \\mathcal L/\\partial p^{(\\ell)}`.
     weight_grad_std : ndarray
-        Standard deviation of :math:`\\partial L/\\partial W_l`.
+        Standard deviation of :math:`\\partial \\mathcal L/\\partial W^{(\\ell)}`.
     activation_counts, grad_counts : ndarray of int, shape (replicate, layer, bins)
         Fixed-bin histogram counts (edges ``activation_edges``, ``grad_edges``).
     activations, preactivations, activation_grads, weight_grads, weights : list of ndarray
@@ -484,12 +485,12 @@ def deep_network_statistics(
     Notes
     -----
     With zero-mean weights of variance :math:`\sigma_w^2` the forward variance obeys
-    :math:`\operatorname{Var}(z_{l+1}) = n_l \sigma_w^2 E[f(z_l)^2]` and the backward variance
-    :math:`\operatorname{Var}(\partial L/\partial a_{l-1}) = n_{l}\,\sigma_w^2\,
-    E[f'(z_l)^2]\operatorname{Var}(\partial L/\partial a_l)` (Glorot & Bengio 2010; He et al.
-    2015); this function measures both. Chapters: "Why initialization matters"
-    (book/why_init.md), "Xavier" (book/xavier.md), "He" (book/he.md), "Comparing schemes"
-    (book/comparing.md).
+    :math:`\operatorname{Var}(p^{(\ell+1)}) = n^{(\ell)} \sigma_w^2 E[f(p^{(\ell)})^2]` and the
+    backward variance :math:`\operatorname{Var}(\partial \mathcal L/\partial a^{(\ell-1)})
+    = n^{(\ell)}\,\sigma_w^2\, E[f'(p^{(\ell)})^2]\operatorname{Var}(\partial \mathcal L/\partial
+    a^{(\ell)})` (Glorot & Bengio 2010; He et al. 2015); this function measures both. Chapters:
+    "Why initialization matters" (book/why_init.md), "Xavier" (book/xavier.md), "He"
+    (book/he.md), "Comparing schemes" (book/comparing.md).
     """
     gen = as_generator(rng)
     L = _positive_int(depth, "depth")
@@ -777,12 +778,12 @@ def symmetry_demo(
     Network: :math:`H = f(X W_1 + b_1)`, :math:`\hat Y = H W_2 + b_2`, loss
     :math:`\lVert \hat Y - Y\rVert^2/(2B)`; biases start at 0. If every hidden unit starts with
     the same incoming and outgoing weights, every unit computes the same :math:`h_j`, receives
-    the same gradient :math:`\partial L/\partial z_j = \delta W_2[j,:]^\top f'(z_j)`, and so gets
-    the same update: the units stay identical forever and the layer acts as one unit.
+    the same gradient :math:`\partial \mathcal L/\partial p_j = \delta W_2[j,:]^\top f'(p_j)`, and
+    so gets the same update: the units stay identical forever and the layer acts as one unit.
 
     What really happens from zeros depends on :math:`f(0)`: for tanh and relu, :math:`h = f(0) = 0`,
-    so :math:`\partial L/\partial W_2 = H^\top\delta = 0` and
-    :math:`\partial L/\partial W_1 = X^\top(\delta W_2^\top \odot f') = 0` because
+    so :math:`\partial \mathcal L/\partial W_2 = H^\top\delta = 0` and
+    :math:`\partial \mathcal L/\partial W_1 = X^\top(\delta W_2^\top \odot f') = 0` because
     :math:`W_2 = 0`: neither weight matrix ever moves, only the output bias learns. For sigmoid,
     :math:`h = 1/2`, so :math:`W_2` moves first and then :math:`W_1` moves too, but with identical
     columns. Chapter: "Symmetry" (book/symmetry.md).

@@ -5,17 +5,23 @@ Nothing in this module draws random numbers: weights, biases and inputs come fro
 
 .. math::
 
-    z_l = a_{l-1} W_l + b_l, \qquad a_l = f(z_l), \qquad a_0 = X,
+    p^{(\ell)} = a^{(\ell-1)} W^{(\ell)} + b^{(\ell)}, \qquad a^{(\ell)} = f(p^{(\ell)}),
+    \qquad a^{(0)} = X,
 
-with weights in the ``(fan_in, fan_out)`` layout, so that a batch ``X`` of shape
+(the book's notation: :math:`p` is the pre-activation, ``z`` in the code, and :math:`\mathcal L`
+the loss) with weights in the ``(fan_in, fan_out)`` layout, so that a batch ``X`` of shape
 ``(batch, fan_in)`` flows through ``X @ W``. The backward pass applies the chain rule
 
 .. math::
 
-    \frac{\partial L}{\partial z_l} = \frac{\partial L}{\partial a_l} \odot f'(z_l), \quad
-    \frac{\partial L}{\partial W_l} = a_{l-1}^\top \frac{\partial L}{\partial z_l}, \quad
-    \frac{\partial L}{\partial b_l} = \sum_{\text{batch}} \frac{\partial L}{\partial z_l}, \quad
-    \frac{\partial L}{\partial a_{l-1}} = \frac{\partial L}{\partial z_l} W_l^\top.
+    \frac{\partial \mathcal L}{\partial p^{(\ell)}}
+    = \frac{\partial \mathcal L}{\partial a^{(\ell)}} \odot f'(p^{(\ell)}), \quad
+    \frac{\partial \mathcal L}{\partial W^{(\ell)}}
+    = (a^{(\ell-1)})^\top \frac{\partial \mathcal L}{\partial p^{(\ell)}}, \quad
+    \frac{\partial \mathcal L}{\partial b^{(\ell)}}
+    = \sum_{\text{batch}} \frac{\partial \mathcal L}{\partial p^{(\ell)}}, \quad
+    \frac{\partial \mathcal L}{\partial a^{(\ell-1)}}
+    = \frac{\partial \mathcal L}{\partial p^{(\ell)}} (W^{(\ell)})^\top.
 
 Two memory modes
 ----------------
@@ -859,10 +865,10 @@ def backward(
     -----
     .. math::
 
-        \delta_l = \frac{\partial L}{\partial a_l} \odot f'(z_l), \quad
-        \frac{\partial L}{\partial W_l} = a_{l-1}^\top \delta_l, \quad
-        \frac{\partial L}{\partial b_l} = \mathbf 1^\top \delta_l, \quad
-        \frac{\partial L}{\partial a_{l-1}} = \delta_l W_l^\top.
+        \delta^{(\ell)} = \frac{\partial \mathcal L}{\partial a^{(\ell)}} \odot f'(p^{(\ell)}),
+        \quad \frac{\partial \mathcal L}{\partial W^{(\ell)}} = (a^{(\ell-1)})^\top \delta^{(\ell)},
+        \quad \frac{\partial \mathcal L}{\partial b^{(\ell)}} = \mathbf 1^\top \delta^{(\ell)},
+        \quad \frac{\partial \mathcal L}{\partial a^{(\ell-1)}} = \delta^{(\ell)} (W^{(\ell)})^\top.
 
     With a statistics-only forward pass, each segment between checkpoints is recomputed from its
     checkpoint (one extra forward pass in total) and released after use; see the module
@@ -1064,9 +1070,9 @@ def softmax_cross_entropy(logits: npt.ArrayLike, labels: npt.ArrayLike) -> tuple
     Returns
     -------
     loss : float
-        :math:`L = -\frac1B \sum_b \sum_k t_{bk} \log\operatorname{softmax}(z_b)_k`.
+        :math:`\mathcal L = -\frac1B \sum_b \sum_k t_{bk} \log\operatorname{softmax}(z_b)_k`.
     grad : ndarray, shape (batch, classes)
-        :math:`\partial L / \partial z = (\operatorname{softmax}(z) - t) / B`.
+        :math:`\partial \mathcal L / \partial z = (\operatorname{softmax}(z) - t) / B`.
 
     Raises
     ------

@@ -43,9 +43,9 @@ KINDS = ("activations", "preactivations", "gradients", "weights", "weight gradie
 _XLABEL = {
     "activations": "activation value",
     "preactivations": "pre-activation value",
-    "gradients": r"back-propagated gradient $\partial L/\partial a$",
+    "gradients": r"back-propagated gradient $\partial\mathcal{L}/\partial a$",
     "weights": "weight value",
-    "weight gradients": r"weight gradient $\partial L/\partial W$",
+    "weight gradients": r"weight gradient $\partial\mathcal{L}/\partial W$",
 }
 METRICS = ("loss", "accuracy", "train_loss", "val_loss", "train_acc", "val_acc")
 
@@ -208,7 +208,7 @@ def std_by_depth(
     *,
     logy: bool = True,
     forward_label: str = "std of the activations",
-    backward_label: str = r"std of $\partial L/\partial a$",
+    backward_label: str = r"std of $\partial\mathcal{L}/\partial a$",
     band: bool = True,
     figsize: tuple[float, float] | None = None,
 ) -> CourseFigure:

@@ -16,12 +16,12 @@ Both end in one summarizing function, so a report computed from hooks and one co
 ``course_lib`` from the same arrays are the same table.
 
 The drift rule. The forward reference is the first layer and the forward flag looks at
-:math:`\operatorname{std}(a_l)/\operatorname{std}(a_1)`; the backward reference is the top
-*hidden* layer :math:`L-1` (the output layer's gradient is the upstream gradient itself, on the
-loss's scale) and the flag looks at :math:`\operatorname{std}(\partial L/\partial a_l) /
-\operatorname{std}(\partial L/\partial a_{L-1})`. A layer is flagged when the ratio leaves
-:math:`[1/\text{factor}, \text{factor}]`. The output layer takes part in the forward rule only
-when its activation is the hidden one (logits have their own scale).
+:math:`\operatorname{std}(a^{(\ell)})/\operatorname{std}(a^{(1)})`; the backward reference is the
+top *hidden* layer :math:`L-1` (the output layer's gradient is the upstream gradient itself, on the
+loss's scale) and the flag looks at :math:`\operatorname{std}(\partial \mathcal L/\partial
+a^{(\ell)}) / \operatorname{std}(\partial \mathcal L/\partial a^{(L-1)})`. A layer is flagged when
+the ratio leaves :math:`[1/\text{factor}, \text{factor}]`. The output layer takes part in the
+forward rule only when its activation is the hidden one (logits have their own scale).
 
 Chapter: "Applying it to your own model" (book/papers/your_model.md).
 """
@@ -78,18 +78,20 @@ class LayerReport:
     shape : tuple of int or None
         The weight's ``(fan_in, fan_out)``, if the weights were given.
     weight_std : float
-        :math:`\\operatorname{std}(W_l)` (nan without weights).
+        :math:`\\operatorname{std}(W^{(\\ell)})` (nan without weights).
     scale : float
-        :math:`\\text{fan\\_in}\\cdot\\operatorname{Var}(W_l)`: 1 for LeCun, 2 for He, 1/3 for
-        PyTorch's ``nn.Linear`` default (nan without weights).
+        :math:`\\text{fan\\_in}\\cdot\\operatorname{Var}(W^{(\\ell)})`: 1 for LeCun, 2 for He, 1/3
+        for PyTorch's ``nn.Linear`` default (nan without weights).
     preactivation_std, activation_std : float
-        :math:`\\operatorname{std}(z_l)` and :math:`\\operatorname{std}(a_l)` over all entries
-        (ddof 0; nan if not captured).
+        :math:`\\operatorname{std}(p^{(\\ell)})` and :math:`\\operatorname{std}(a^{(\\ell)})` over
+        all entries (ddof 0; nan if not captured).
     grad_std : float
-        :math:`\\operatorname{std}(\\partial L/\\partial a_l)` (the back-propagated gradient).
+        :math:`\\operatorname{std}(\\partial \\mathcal L/\\partial a^{(\\ell)})` (the
+        back-propagated gradient).
     preactivation_grad_std, weight_grad_std : float
-        :math:`\\operatorname{std}(\\partial L/\\partial z_l)`,
-        :math:`\\operatorname{std}(\\partial L/\\partial W_l)` (nan if not captured).
+        :math:`\\operatorname{std}(\\partial \\mathcal L/\\partial p^{(\\ell)})`,
+        :math:`\\operatorname{std}(\\partial \\mathcal L/\\partial W^{(\\ell)})` (nan if not
+        captured).
     dead : float
         Fraction of units (last axis) that are saturated for *every* example of the batch (a
         ReLU unit that outputs 0 for all of them gets no gradient at all).
@@ -340,13 +342,15 @@ def init_report(
     Notes
     -----
     One :func:`course_lib.network.forward` with ``keep="all"`` and one
-    :func:`course_lib.network.backward` give :math:`z_l = a_{l-1}W_l + b_l`, :math:`a_l = f(z_l)`,
-    :math:`\partial L/\partial a_l` and :math:`\partial L/\partial W_l`; the statistics are
-    those of :func:`report_from_arrays`. For a ReLU layer of fan-in :math:`n`,
+    :func:`course_lib.network.backward` give
+    :math:`p^{(\ell)} = a^{(\ell-1)}W^{(\ell)} + b^{(\ell)}`, :math:`a^{(\ell)} = f(p^{(\ell)})`,
+    :math:`\partial \mathcal L/\partial a^{(\ell)}` and
+    :math:`\partial \mathcal L/\partial W^{(\ell)}`; the statistics are those of
+    :func:`report_from_arrays`. For a ReLU layer of fan-in :math:`n`,
 
     .. math::
 
-        \frac{\operatorname{Var}(z_{l+1})}{\operatorname{Var}(z_l)}
+        \frac{\operatorname{Var}(p^{(\ell+1)})}{\operatorname{Var}(p^{(\ell)})}
         = \frac{n \operatorname{Var}(w)}{2},
 
     so a per-layer factor :math:`r` of the standard deviation means
@@ -424,7 +428,7 @@ def report_from_arrays(
     Parameters
     ----------
     activations : sequence of array_like
-        The output :math:`a_l` of every layer, input side first, each of shape
+        The output :math:`a^{(\ell)}` of every layer, input side first, each of shape
         ``(batch, ..., units)`` (units on the last axis, as in Keras and JAX; move PyTorch's
         convolution channels there with ``moveaxis(1, -1)``).
     activation : str or sequence of (str or None), optional
@@ -433,12 +437,13 @@ def report_from_arrays(
     output_activation : str, optional
         The last layer's activation when ``activation`` is one name.
     preactivations, grads, preactivation_grads : sequence of array_like, optional
-        :math:`z_l`, :math:`\partial L/\partial a_l`, :math:`\partial L/\partial z_l`, one per
-        layer, each of the shape of ``activations[l]``. Without ``grads`` there is no backward
-        rule (the Keras NumPy backend has no gradients).
+        :math:`p^{(\ell)}`, :math:`\partial \mathcal L/\partial a^{(\ell)}`,
+        :math:`\partial \mathcal L/\partial p^{(\ell)}`, one per layer, each of the shape of
+        ``activations[l]``. Without ``grads`` there is no backward rule (the Keras NumPy backend has
+        no gradients).
     weights, weight_grads : sequence of array_like, optional
-        :math:`W_l` and :math:`\partial L/\partial W_l` in the ``(fan_in, fan_out)`` layout
-        (transpose PyTorch's ``(out, in)`` weights).
+        :math:`W^{(\ell)}` and :math:`\partial \mathcal L/\partial W^{(\ell)}` in the
+        ``(fan_in, fan_out)`` layout (transpose PyTorch's ``(out, in)`` weights).
     names : sequence of str, optional
         Layer labels.
     factor : float

@@ -1,11 +1,12 @@
 r"""Residual MLPs at initialization: why their variance grows with depth, and the fixes.
 
-A residual block adds its branch to the stream, :math:`x_{l+1} = x_l + \alpha\, s_l\, F_l(x_l)`.
-This module holds the deterministic kernels (:func:`residual_forward`, :func:`residual_backward`),
-the drawing of the weights for each initialization scheme (:func:`init_residual`, the only place
-that samples), the variance recursion the chapter derives (:func:`predicted_variance`), the
-measurement over depths (:func:`residual_depth_sweep`) and a short training comparison on the
-digits (:func:`train_residual`, :func:`residual_training_comparison`).
+A residual block adds its branch to the stream,
+:math:`x^{(\ell+1)} = x^{(\ell)} + \alpha\, s^{(\ell)}\, F^{(\ell)}(x^{(\ell)})`. This module holds
+the deterministic kernels (:func:`residual_forward`, :func:`residual_backward`), the drawing of the
+weights for each initialization scheme (:func:`init_residual`, the only place that samples), the
+variance recursion the chapter derives (:func:`predicted_variance`), the measurement over depths
+(:func:`residual_depth_sweep`) and a short training comparison on the digits
+(:func:`train_residual`, :func:`residual_training_comparison`).
 
 The branch is pre-activation (He et al. 2016, identity mappings): with one layer
 :math:`F(x) = \operatorname{relu}(x) W_1`; with two layers
@@ -17,9 +18,9 @@ branch ends in a per-sample normalization with gain :math:`\gamma`,
 
 Schemes (:data:`SCHEMES`): ``"plain"`` (He-normal branch layers, :math:`\alpha = 1`), ``"scaled"``
 (:math:`\alpha = 1/\sqrt{L}`), ``"zero_last"`` (last branch layer zero; with ``normalize=True``
-:math:`\gamma = 0`, Goyal et al. 2017), ``"skipinit"`` (a learnable scalar :math:`s_l = 0`, De &
-Smith 2020), ``"fixup"`` (Zhang et al. 2019: branch layers before the last rescaled by
-:math:`L^{-1/(2m-2)}`, last layer zero, scalar multiplier :math:`s_l = 1` and scalar biases 0).
+:math:`\gamma = 0`, Goyal et al. 2017), ``"skipinit"`` (a learnable scalar :math:`s^{(\ell)} = 0`,
+De & Smith 2020), ``"fixup"`` (Zhang et al. 2019: branch layers before the last rescaled by
+:math:`L^{-1/(2m-2)}`, last layer zero, scalar multiplier :math:`s^{(\ell)} = 1`, scalar biases 0).
 
 Chapter: "Residual networks" (book/papers/residual.md).
 """
@@ -79,7 +80,7 @@ class ResidualNet:
     gamma : ndarray, shape (depth,)
         Gain of the branch-final normalization (used only with ``normalize=True``).
     scale : ndarray, shape (depth,)
-        Scalar branch multiplier :math:`s_l` (SkipInit / Fixup; 1 otherwise).
+        Scalar branch multiplier :math:`s^{(\ell)}` (SkipInit / Fixup; 1 otherwise).
     bias : ndarray, shape (depth, 2)
         Fixup's scalar biases, added before each branch layer (0 at initialization).
     alpha : float
@@ -90,7 +91,7 @@ class ResidualNet:
         Input and output layers for classification (:func:`train_residual`).
     scheme : str
     learn_scale : bool
-        Whether :math:`s_l` is trained (SkipInit, Fixup).
+        Whether :math:`s^{(\ell)}` is trained (SkipInit, Fixup).
     """
 
     w1: list[FloatArray]
@@ -221,10 +222,10 @@ class ResidualForward:
     output : ndarray, shape (batch, width)
         The stream after the last block, divided by ``exp(log_scale)``.
     log_var : ndarray, shape (depth + 1,)
-        Natural log of the stream's mean square :math:`q_l = \\overline{x_l^2}` after each block
-        (entry 0 is the input); in logs so that depth 1000 does not overflow.
+        Natural log of the stream's mean square :math:`q^{(\\ell)} = \\overline{(x^{(\\ell)})^2}`
+        after each block (entry 0 is the input); in logs so that depth 1000 does not overflow.
     branch_log_var : ndarray, shape (depth,)
-        Log mean square of each block's branch output :math:`\\alpha s_l F_l`.
+        Log mean square of each block's branch output :math:`\\alpha s^{(\\ell)} F^{(\\ell)}`.
     log_scale : float
         ``output * exp(log_scale)`` is the true stream (see Notes of :func:`residual_forward`).
     cache : list
@@ -277,7 +278,7 @@ def residual_forward(
     Parameters
     ----------
     X : array_like, shape (batch, width)
-        Input to the first block (the stream :math:`x_0`).
+        Input to the first block (the stream :math:`x^{(0)}`).
     net : ResidualNet
         From :func:`init_residual`.
     keep_cache : bool
@@ -290,21 +291,22 @@ def residual_forward(
 
     Notes
     -----
-    Block :math:`l` computes :math:`x_{l+1} = x_l + \alpha s_l F_l(x_l)`. Over the draw of the
-    branch weights (zero mean, independent of :math:`x_l`) the cross term vanishes, so
+    Block :math:`\ell` computes
+    :math:`x^{(\ell+1)} = x^{(\ell)} + \alpha s^{(\ell)} F^{(\ell)}(x^{(\ell)})`. Over the draw of
+    the branch weights (zero mean, independent of :math:`x^{(\ell)}`) the cross term vanishes, so
 
     .. math::
 
-        \mathbb{E}\,\lVert x_{l+1}\rVert^2 = \mathbb{E}\,\lVert x_l\rVert^2
-            + \alpha^2 s_l^2\, \mathbb{E}\,\lVert F_l(x_l)\rVert^2 .
+        \mathbb{E}\,\lVert x^{(\ell+1)}\rVert^2 = \mathbb{E}\,\lVert x^{(\ell)}\rVert^2
+            + \alpha^2 (s^{(\ell)})^2\, \mathbb{E}\,\lVert F^{(\ell)}(x^{(\ell)})\rVert^2 .
 
     For a He branch, :math:`\mathbb{E}[\lVert F(x)\rVert^2 \mid x] = 2\lVert
     \operatorname{relu}(x)\rVert^2 \approx \lVert x\rVert^2` (:func:`branch_gain`), hence
-    :math:`q_L = (1 + \alpha^2)^L q_0` (:func:`predicted_variance`). Without normalization the
-    blocks are positively homogeneous, :math:`F(cx) = cF(x)` for :math:`c > 0`, so the stream is
+    :math:`q^{(L)} = (1 + \alpha^2)^L q^{(0)}` (:func:`predicted_variance`). Without normalization
+    the blocks are positively homogeneous, :math:`F(cx) = cF(x)` for :math:`c > 0`, so the stream is
     divided by its root mean square after each block and the logarithm of that factor is carried
-    in ``log_scale``: depth 1000 with :math:`q_L \approx 2^{1000} q_0` does not overflow and the
-    normalized pass is exactly the true one rescaled. Deterministic; no randomness inside.
+    in ``log_scale``: depth 1000 with :math:`q^{(L)} \approx 2^{1000} q^{(0)}` does not overflow and
+    the normalized pass is exactly the true one rescaled. Deterministic; no randomness inside.
     Chapter: "Residual networks" (book/papers/residual.md).
     """
     x = np.array(X, dtype=np.float64)
@@ -349,15 +351,15 @@ class ResidualBackward:
     Attributes
     ----------
     grad_input : ndarray, shape (batch, width)
-        :math:`\\partial \\ell / \\partial x_0` divided by ``exp(log_scale)``.
+        :math:`\\partial\\mathcal L / \\partial x^{(0)}` divided by ``exp(log_scale)``.
     log_grad_var : ndarray, shape (depth + 1,)
-        Log mean square of :math:`g_l = \\partial \\ell/\\partial x_l`, entry ``l`` for the input
-        of block ``l`` (entry ``depth`` is the given output gradient).
+        Log mean square of :math:`\\delta^{(\\ell)} = \\partial\\mathcal L/\\partial x^{(\\ell)}`,
+        entry ``l`` for the input of block ``l`` (entry ``depth`` is the given output gradient).
     log_scale : float
     w1_grads, w2_grads : list of ndarray
         Gradients of the branch weights (true scale), for :func:`train_residual`.
     scale_grads : ndarray, shape (depth,)
-        Gradients of the scalar multipliers :math:`s_l`.
+        Gradients of the scalar multipliers :math:`s^{(\\ell)}`.
     bias_grads : ndarray, shape (depth, 2)
         Gradients of Fixup's scalar biases.
     """
@@ -375,7 +377,7 @@ def residual_backward(
     fp: ResidualForward, net: ResidualNet, grad_output: npt.ArrayLike, *,
     weight_grads: bool = True,
 ) -> ResidualBackward:
-    r"""Back-propagate ``grad_output`` (:math:`\partial\ell/\partial x_L`) through the blocks.
+    r"""Back-propagate ``grad_output``, :math:`\partial\mathcal L/\partial x^{(L)}`, to the input.
 
     Parameters
     ----------
@@ -393,17 +395,19 @@ def residual_backward(
 
     Notes
     -----
-    :math:`g_l = g_{l+1} + \alpha s_l J_{F_l}(x_l)^\top g_{l+1}`. For a He branch the
+    :math:`\delta^{(\ell)} = \delta^{(\ell+1)} + \alpha s^{(\ell)} J^\top \delta^{(\ell+1)}`, with
+    :math:`J` the Jacobian of :math:`F^{(\ell)}` at :math:`x^{(\ell)}`. For a He branch the
     transposed Jacobian multiplies the mean square of a gradient independent of the weights by
     :math:`n\operatorname{Var}(w)/2 = 1` per layer on average, so
 
     .. math::
 
-        \mathbb{E}\,\lVert g_l\rVert^2 = (1 + \alpha^2)\,\mathbb{E}\,\lVert g_{l+1}\rVert^2 ,
+        \mathbb{E}\,\lVert \delta^{(\ell)}\rVert^2 = (1 + \alpha^2)\,\mathbb{E}\,\lVert
+        \delta^{(\ell+1)}\rVert^2 ,
 
     the same factor as the forward pass, now from the output down. The pass is linear in
-    :math:`g`, so it is rescaled to unit mean square after each block (the log of the factor is
-    carried); weight gradients are returned at their true scale when that is finite.
+    :math:`\delta`, so it is rescaled to unit mean square after each block (the log of the factor
+    is carried); weight gradients are returned at their true scale when that is finite.
     Deterministic. Chapter: "Residual networks" (book/papers/residual.md).
     """
     if not fp.cache or len(fp.cache) != net.depth:
@@ -511,7 +515,7 @@ def predicted_variance(
     normalize: bool = False,
     q0: float = 1.0,
 ) -> FloatArray:
-    r"""The stream's mean square :math:`q_l`, :math:`l = 0..L`, predicted for a scheme.
+    r"""The stream's mean square :math:`q^{(\ell)}`, :math:`\ell = 0..L`, predicted for a scheme.
 
     Parameters
     ----------
@@ -530,15 +534,15 @@ def predicted_variance(
 
     Notes
     -----
-    From :math:`q_{l+1} = q_l + \alpha^2 s^2 \,\overline{F^2}`:
+    From :math:`q^{(\ell+1)} = q^{(\ell)} + \alpha^2 s^2 \,\overline{F^2}`:
 
-    - He branches, no normalization: :math:`\overline{F^2} = c\,q_l` with :math:`c = 1`, so
-      :math:`q_l = (1 + \alpha^2)^l q_0`: :math:`2^l q_0` for ``"plain"`` and
-      :math:`(1 + 1/L)^l q_0 \le e\, q_0` for ``"scaled"``.
+    - He branches, no normalization: :math:`\overline{F^2} = c\,q^{(\ell)}` with :math:`c = 1`, so
+      :math:`q^{(\ell)} = (1 + \alpha^2)^\ell q^{(0)}`: :math:`2^\ell q^{(0)}` for ``"plain"`` and
+      :math:`(1 + 1/L)^\ell q^{(0)} \le e\, q^{(0)}` for ``"scaled"``.
     - Branch-final normalization: :math:`\overline{F^2} = \gamma^2`, so
-      :math:`q_l = q_0 + l\,\alpha^2\gamma^2`, linear in depth.
+      :math:`q^{(\ell)} = q^{(0)} + \ell\,\alpha^2\gamma^2`, linear in depth.
     - ``"zero_last"``, ``"skipinit"``, ``"fixup"``: the branch is zero at initialization and
-      :math:`q_l = q_0`.
+      :math:`q^{(\ell)} = q^{(0)}`.
 
     Chapter: "Residual networks" (book/papers/residual.md).
     """
@@ -569,7 +573,8 @@ def residual_depth_sweep(
 
     For every scheme and depth, draws one network and a standard-normal input and output
     gradient (all from ``rng``), and returns
-    :math:`(\log_2 (q_L/q_0),\ \log_2 (\overline{g_0^2}/\overline{g_L^2}))`: how many factors of
+    the pair :math:`\log_2 (q^{(L)}/q^{(0)})`,
+    :math:`\log_2 (\overline{(\delta^{(0)})^2}/\overline{(\delta^{(L)})^2})`: how many factors of
     two the forward mean square and the gradient's mean square grew through the stack.
 
     Notes
@@ -647,11 +652,11 @@ def growth_per_block(
     r"""Measured forward growth of a plain He residual stack, in factors of two per block.
 
     One network per width (a child of ``rng`` each); returns
-    :math:`\log_2(q_L/q_0)/L` for each width.
+    :math:`\log_2(q^{(L)}/q^{(0)})/L` for each width.
 
     Notes
     -----
-    The mean of the per-block factor :math:`q_{l+1}/q_l` is 2 at any width
+    The mean of the per-block factor :math:`q^{(\ell+1)}/q^{(\ell)}` is 2 at any width
     (:func:`predicted_variance`), but its logarithm averages to less than :math:`\log_2 2 = 1`
     (Jensen's inequality), by about half the factor's relative variance, which is of order
     :math:`1/n`: narrow stacks fall further short of one factor of two per block. Chapter:

@@ -61,8 +61,8 @@ class History:
         The same on the validation set (``nan`` without one).
     grad_norms : ndarray, shape (E + 1, n_layers), or None
         With ``record_grad_norms=True``: Frobenius norms of each layer's loss gradient
-        :math:`\\partial L/\\partial W_l` (weight decay excluded); row 0 is the full-batch gradient
-        at initialization, row ``e`` the mean over epoch ``e``'s mini-batches.
+        :math:`\\partial \\mathcal L/\\partial W^{(\\ell)}` (weight decay excluded); row 0 is the
+        full-batch gradient at initialization, row ``e`` the mean over epoch ``e``'s mini-batches.
     weights, biases : list of ndarray
         The parameters at the end (the best epoch's if early stopping restored them).
     best_epoch : int

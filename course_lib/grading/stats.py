@@ -109,7 +109,6 @@ class CheckResult:
     hint: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     concern: str = ""
-    """The concern (test cell) this check belongs to; ``""`` counts in every concern."""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable dict (NaN and infinities become strings)."""
