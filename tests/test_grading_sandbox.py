@@ -286,3 +286,38 @@ def test_isolated_mode_gives_the_same_verdicts() -> None:
     assert {f: v.passed for f, v in shared.items()} == {f: v.passed for f, v in isolated.items()}
     assert {f: v.passed for f, v in shared.items()} == {"compute_fans": True,
                                                         "he_uniform": False, "he_normal": True}
+
+
+def test_an_interpreter_under_tmp_stays_visible_in_the_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A checkout (and its .venv) cloned under /tmp must survive the sandbox's private /tmp.
+
+    The private /tmp is a tmpfs; a read-only bind of the interpreter's directory made before it
+    would be hidden by it (a fresh clone in /tmp then failed every grade with "execvp ...:
+    No such file or directory"). A marker directory under /tmp stands in for such a venv: it is
+    mounted like an interpreter root and must be readable inside, while /tmp stays private.
+    """
+    import tempfile
+
+    from course_lib.grading import isolation
+
+    root = Path(tempfile.mkdtemp(prefix="venv-under-tmp-", dir="/tmp"))
+    try:
+        (root / "marker").write_text("here")
+        (root.parent / f"{root.name}-sibling").write_text("not mounted")
+        roots = isolation._readonly_roots()
+        monkeypatch.setattr(isolation, "_readonly_roots", lambda: [*roots, str(root)])
+        probe = (
+            "import os, sys; "
+            f"print(open({str(root / 'marker')!r}).read(), "
+            f"os.path.exists({str(root.parent / (root.name + '-sibling'))!r}))"
+        )
+        argv = [isolation.interpreter(), "-I", "-S", "-c", probe]
+        cmd = isolation.wrap(argv, {"PATH": "/usr/bin"})
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["here", "False"], proc.stdout
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        (root.parent / f"{root.name}-sibling").unlink(missing_ok=True)

@@ -215,6 +215,10 @@ def wrap(argv: list[str], env: dict[str, str], *, scratch_bytes: int = 256 * 2**
            "--hostname", "grading", "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
+    size = str(int(scratch_bytes))
+    # The private /tmp comes first: binds made after it lie on top of it, so an interpreter or a
+    # venv that lives under /tmp (a checkout cloned there) stays visible inside.
+    cmd += ["--size", size, "--tmpfs", "/tmp"]
     mounted: list[str] = []
     for d in _SYSTEM:
         if os.path.islink(d):
@@ -230,8 +234,7 @@ def wrap(argv: list[str], env: dict[str, str], *, scratch_bytes: int = 256 * 2**
         path = os.path.join("/etc", name)
         if os.path.exists(path):
             cmd += ["--ro-bind", path, path]
-    size = str(int(scratch_bytes))
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp",
+    cmd += ["--proc", "/proc", "--dev", "/dev",
             "--size", size, "--tmpfs", SANDBOX_WORKDIR, "--remount-ro", "/",
             "--chdir", SANDBOX_WORKDIR, "--", *argv]
     return cmd
