@@ -19,7 +19,7 @@ import sys
 
 import pytest
 from hostile import cases
-from hostile.graded import Graded, autograded_text, graded, only_tests
+from hostile.graded import Graded, check_case, graded, only_tests
 
 from course_lib.grading import isolation
 
@@ -31,24 +31,14 @@ def g(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     return graded(tmp_path_factory.mktemp("hostile"))
 
 
-def _check(g: Graded, case: cases.Case) -> None:
-    expected = cases.expected_scores(case, g.points)
-    nbgrader = only_tests(g.after_nbgrader[case.name])
-    batch = only_tests(g.scores_after_rerun[case.name])
-    assert nbgrader == expected, f"nbgrader autograde, {case.why}"
-    assert batch == expected, f"batch grader, {case.why}"
-    for root in (g.seq, g.par):
-        assert case.shows in autograded_text(root, case.name), (root.name, case.shows)
-
-
 @pytest.mark.parametrize("case", cases.CONTAINMENT, ids=lambda c: c.name)
 def test_act_is_contained_and_costs_only_its_functions(g: Graded, case: cases.Case) -> None:
-    _check(g, case)
+    check_case(g, case)
 
 
 @pytest.mark.parametrize("case", cases.ODD, ids=lambda c: c.name)
 def test_honest_but_odd_notebook_gets_full_marks(g: Graded, case: cases.Case) -> None:
-    _check(g, case)
+    check_case(g, case)
 
 
 def test_the_machine_is_untouched(g: Graded) -> None:

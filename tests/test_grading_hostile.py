@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from hostile import cases
-from hostile.graded import Graded, autograded_text, graded, only_tests
+from hostile.graded import Graded, autograded_text, check_case, graded, only_tests
 
 pytestmark = pytest.mark.slow
 
@@ -18,26 +18,14 @@ def g(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     return graded(tmp_path_factory.mktemp("hostile"))
 
 
-def _check(g: Graded, case: cases.Case) -> None:
-    expected = cases.expected_scores(case, g.points)
-    assert g.nbgrader.returncode == 0, g.nbgrader.stderr[-3000:]
-    assert g.rerun.returncode == 0, g.rerun.stderr[-3000:]
-    nbgrader = only_tests(g.after_nbgrader[case.name])
-    batch = only_tests(g.scores_after_rerun[case.name])
-    assert nbgrader == expected, f"nbgrader autograde, {case.why}"
-    assert batch == expected, f"batch grader, {case.why}"
-    for root in (g.seq, g.par):
-        assert case.shows in autograded_text(root, case.name), (root.name, case.shows)
-
-
 @pytest.mark.parametrize("case", cases.BROKEN, ids=lambda c: c.name)
 def test_broken_submission_loses_exactly_its_points(g: Graded, case: cases.Case) -> None:
-    _check(g, case)
+    check_case(g, case)
 
 
 @pytest.mark.parametrize("case", cases.CHEATS, ids=lambda c: c.name)
 def test_cheat_earns_nothing(g: Graded, case: cases.Case) -> None:
-    _check(g, case)
+    check_case(g, case)
 
 
 def test_expectations_can_fail(g: Graded) -> None:

@@ -264,6 +264,20 @@ def graded(tmp_root: Path) -> Graded:
     return g
 
 
+def check_case(g: Graded, case: cases.Case) -> None:
+    """Both roads (nbgrader autograde, the batch grader) give ``case`` exactly its expected
+    per-cell scores, and its autograded notebook shows what it did, in both courses."""
+    expected = cases.expected_scores(case, g.points)
+    assert g.nbgrader.returncode == 0, g.nbgrader.stderr[-3000:]
+    assert g.rerun.returncode == 0, g.rerun.stderr[-3000:]
+    nbgrader = only_tests(g.after_nbgrader[case.name])
+    batch = only_tests(g.scores_after_rerun[case.name])
+    assert nbgrader == expected, f"nbgrader autograde, {case.why}"
+    assert batch == expected, f"batch grader, {case.why}"
+    for root in (g.seq, g.par):
+        assert case.shows in autograded_text(root, case.name), (root.name, case.shows)
+
+
 def autograded_text(root: Path, student: str) -> str:
     """Everything the instructor sees in a student's autograded notebook (sources, outputs)."""
     path = root / "autograded" / student / cases.ASSIGNMENT / f"{cases.NOTEBOOK}.ipynb"
