@@ -75,7 +75,6 @@ c.Grading.isolation = "bwrap"  # "none" grades UNSAFELY (make grade UNSAFE=1 for
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
-    CheckCellMetadata,
     ClearOutput,
     DeduplicateIds,
     IgnorePattern,
@@ -84,6 +83,7 @@ from nbgrader.preprocessors import (  # noqa: E402
 )
 
 from course_lib.grading.nbgrader_ext import (  # noqa: E402
+    CheckCellMetadata,
     LimitOutputChars,
     ResilientExecute,
     RestoreCells,

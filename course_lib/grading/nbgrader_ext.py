@@ -20,6 +20,10 @@ switched on in the course's ``nbgrader_config.py``:
     reads a submission that is not a valid notebook as an empty notebook with a note saying why.
 :class:`LimitOutputChars`
     nbgrader's ``LimitOutput`` (lines) plus a cap on characters per cell (one 5 MB line).
+:class:`CheckCellMetadata`
+    nbgrader's ``CheckCellMetadata`` with the same checks and errors, but its JSON schema
+    compiled once per process: nbgrader re-reads and re-checks the schema for every cell, which
+    cost more than a third of the per-submission work of the grading process.
 
 The batch grader (:mod:`course_lib.grading.batch`) calls the same :func:`autograde_notebook`,
 which is how both give identical grades.
@@ -27,6 +31,7 @@ which is how both give identical grades.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -37,6 +42,9 @@ from typing import Any
 import nbformat as _nbformat
 from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.nbgraderformat.common import BaseMetadataValidator
+from nbgrader.preprocessors import CheckCellMetadata as _CheckCellMetadata
 from nbgrader.preprocessors import Execute, LimitOutput, OverwriteCells
 from traitlets import Bool, Integer, Unicode
 
@@ -47,6 +55,7 @@ _nbf: Any = _nbformat  # nbformat has no type hints
 
 __all__ = [
     "Autograded",
+    "CheckCellMetadata",
     "LimitOutputChars",
     "ResilientExecute",
     "RestoreCells",
@@ -471,3 +480,68 @@ class LimitOutputChars(LimitOutput):  # type: ignore[misc]
                 if out.output_type == "stream" and len(out.text) > self.max_chars:
                     out.text = out.text[: self.max_chars] + "\n... output truncated ...\n"
         return cell, resources
+
+
+# --------------------------------------------------------------------------- metadata check
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled_schema(schema_json: str) -> Any:
+    """A jsonschema validator for ``schema_json``, the schema itself checked once."""
+    import jsonschema
+
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+class _CompiledSchema(BaseMetadataValidator):  # type: ignore[misc]
+    """``BaseMetadataValidator.validate_cell`` with the schema compiled once.
+
+    ``jsonschema.validate(instance, schema)`` checks the schema, builds a validator and raises
+    the best-matching error; this does the same with a validator built once per process.
+    """
+
+    def validate_cell(self, cell: NotebookNode) -> None:
+        import jsonschema
+
+        if "nbgrader" not in cell.metadata:
+            return
+        version = cell.metadata["nbgrader"].get("schema_version", 0)
+        if version != self.schema_version:  # nbgrader's own errors for an old or new schema
+            BaseMetadataValidator.validate_cell(self, cell)
+            return
+        key = json.dumps(self.schema, sort_keys=True)
+        error = jsonschema.exceptions.best_match(
+            _compiled_schema(key).iter_errors(cell.metadata["nbgrader"]))
+        if error is not None:
+            raise error
+
+
+class _FastMetadataValidator(MetadataValidator, _CompiledSchema):  # type: ignore[misc]
+    """nbgrader's current ``MetadataValidator`` (v3 checks) over the compiled schema."""
+
+    _instance: _FastMetadataValidator | None = None
+
+    @classmethod
+    def shared(cls) -> _FastMetadataValidator:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+
+class CheckCellMetadata(_CheckCellMetadata):  # type: ignore[misc]
+    """nbgrader's ``CheckCellMetadata`` (same checks, same errors) with a compiled schema."""
+
+    def preprocess(self, nb: NotebookNode, resources: Any) -> tuple[NotebookNode, Any]:
+        import traceback
+
+        try:
+            _FastMetadataValidator.shared().validate_nb(nb)
+        except ValidationError:
+            self.log.error(traceback.format_exc())
+            msg = "Notebook failed to validate; the nbgrader metadata may be corrupted."
+            self.log.error(msg)
+            raise ValidationError(msg) from None
+        return nb, resources
