@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import json
 import platform
 import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,8 @@ def hidden_check_target(source: str) -> tuple[str, str | None] | None:
 
     Such a cell is never executed: its verdict comes from the judge.
     """
+    if "check_hidden" not in source:
+        return None  # the common case, without parsing
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -196,27 +199,39 @@ class _Structure:
     cell_of_def: dict[str, list[int]]
 
 
+@functools.lru_cache(maxsize=4096)
+def _cell_structure(source: str) -> tuple[str, tuple[tuple[str, frozenset[str]], ...]]:
+    """``(syntax error or "", ((defined function, names it uses), ...))`` of one cell's code.
+
+    Cached by source: most cells (setup, tests, untouched answers) are the same in every
+    submission of a class.
+    """
+    try:
+        tree = ast.parse(_strip_magics(source))
+    except SyntaxError as exc:
+        names = dict.fromkeys(re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", source, re.M))
+        return f"line {exc.lineno}: {exc.msg}", tuple((n, frozenset()) for n in names)
+    return "", tuple(
+        (stmt.name, frozenset(n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)))
+        for stmt in tree.body
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+    )
+
+
 def _structure(sub: Submission) -> _Structure:
     defs: dict[int, set[str]] = {}
     syntax: dict[int, str] = {}
     calls: dict[str, set[str]] = {}
     cell_of: dict[str, list[int]] = {}
     for cell in sub.cells:
-        try:
-            tree = ast.parse(_strip_magics(cell.source))
-        except SyntaxError as exc:
-            syntax[cell.index] = f"line {exc.lineno}: {exc.msg}"
-            names = set(re.findall(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", cell.source, re.M))
-            defs[cell.index] = names
-            for n in names:
-                cell_of.setdefault(n, []).append(cell.index)
-            continue
+        error, functions = _cell_structure(cell.source)
+        if error:
+            syntax[cell.index] = error
         names = set()
-        for stmt in tree.body:
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                names.add(stmt.name)
-                calls.setdefault(stmt.name, set()).update(
-                    n.id for n in ast.walk(stmt) if isinstance(n, ast.Name))
+        for name, used in functions:
+            names.add(name)
+            if not error:
+                calls.setdefault(name, set()).update(used)
         defs[cell.index] = names
         for n in names:
             cell_of.setdefault(n, []).append(cell.index)
@@ -309,7 +324,7 @@ class FunctionVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable form (``concerns`` maps each concern to its verdict and message)."""
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # _plain copies below
         d["passed"] = bool(self.passed)
         d["checks"] = [c.to_dict() for c in self.checks]
         d["concerns"] = {k: {"passed": self.passed(k), "message": self.message_for(k)}

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 import numpy as np
@@ -112,7 +112,7 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serializable dict (NaN and infinities become strings)."""
-        return {k: _plain(v) for k, v in asdict(self).items()}
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
@@ -125,6 +125,7 @@ class CheckResult:
 
 
 def _plain(v: Any) -> Any:
+    """A JSON-friendly copy: containers copied, dataclasses as dicts, NumPy scalars as Python."""
     if isinstance(v, dict):
         return {str(k): _plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
@@ -136,6 +137,8 @@ def _plain(v: Any) -> Any:
         return f if math.isfinite(f) else str(f)
     if isinstance(v, (np.bool_,)):
         return bool(v)
+    if is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in fields(v)}
     return v
 
 
