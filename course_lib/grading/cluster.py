@@ -4,8 +4,11 @@ One code path: the coordinator (:mod:`course_lib.grading.batch`) submits one tas
 to a :class:`concurrent.futures.Executor` and stays the only writer of the gradebook. The
 executor is
 
-* a local :class:`~concurrent.futures.ProcessPoolExecutor` (``spawn``), one worker per core,
-  by default: nothing beyond the course's own dependencies is needed;
+* a local :class:`~concurrent.futures.ProcessPoolExecutor`, one worker per core, by default:
+  nothing beyond the course's own dependencies is needed. Its workers are forked from a
+  ``forkserver`` that imported the grading modules once (:data:`WORKER_MODULES`; nbgrader and
+  its dependencies take ~2 CPU-s to import, which ``spawn`` paid again in every worker), and
+  that never saw the coordinator's gradebook connection or the class's submissions;
 * a Dask cluster's executor (``distributed.Client(address).get_executor()``) when a scheduler
   address is given: ``make grade A=ps2_initializers SCHEDULER=tcp://host:8786`` or
   ``DASK_SCHEDULER_ADDRESS``. Needs the optional extra ``pip install -e '.[cluster]'`` on the
@@ -32,6 +35,28 @@ __all__ = ["Backend", "open_backend", "run_tasks", "scheduler_address"]
 
 DEFAULT_RETRIES = 3
 """Attempts after the first for a task that failed for an infrastructure reason."""
+
+WORKER_MODULES = (
+    "course_lib.grading.batch",
+    "course_lib.grading.nbgrader_ext",
+    "course_lib.grading.runner",
+    "nbgrader.preprocessors",
+    "nbgrader.converters",
+)
+"""What the local pool's forkserver imports once, before it forks the workers."""
+
+
+def _stop_forkserver() -> None:
+    """Stop this process's forkserver, if one runs, and reap it.
+
+    The workers are its children: stopping it waits for it, so their CPU time is accounted to
+    this process (``getrusage(RUSAGE_CHILDREN)``, ``time``) and no process outlives the run.
+    """
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)  # CPython's (3.8+) own stop
+    if stop is not None:
+        stop()
 
 
 def scheduler_address(explicit: str | None = None) -> str | None:
@@ -86,6 +111,7 @@ class Backend:
                 self.executor.shutdown(wait=False, cancel_futures=True)
                 for proc in procs:  # their sandboxes die with them (bwrap --die-with-parent)
                     proc.terminate()
+                _stop_forkserver()
             else:
                 self.executor.shutdown(wait=False)
             self.executor = None
@@ -96,6 +122,7 @@ class Backend:
         if self.executor is not None:
             if self.kind == "local":
                 self.executor.shutdown(wait=True, cancel_futures=True)
+                _stop_forkserver()
             else:
                 self.executor.shutdown(wait=True)
             self.executor = None
@@ -110,7 +137,8 @@ class Backend:
 
 def _local(jobs: int | None) -> Backend:
     n = jobs or os.cpu_count() or 1
-    ctx = multiprocessing.get_context("spawn")  # workers never inherit the gradebook connection
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(WORKER_MODULES))
     return Backend(
         description=f"a local process pool of {n} worker{'s' if n != 1 else ''}",
         kind="local",
