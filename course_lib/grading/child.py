@@ -68,6 +68,7 @@ import numpy as np
 # (the `from builtins import` above binds them as this module's globals): a student who patches
 # `builtins.isinstance` or `np.ascontiguousarray` changes only what their own code sees.
 _ascontiguousarray = np.ascontiguousarray
+_exit = os._exit
 
 
 def _pin_builtins() -> None:
@@ -503,7 +504,7 @@ def main(result_fd: int) -> None:  # pragma: no cover - runs in the child proces
         req = json.loads(line)
         op = req["op"]
         if op == "exit":
-            return
+            _exit(0)  # every result is sent: skip the interpreter's (and NumPy's) teardown
         if op == "exec":
             index = int(req["index"])
             count += 1
