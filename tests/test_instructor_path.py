@@ -104,6 +104,44 @@ def test_rerun_does_not_register_again_and_manual_grades_show(g: Graded) -> None
     assert _row(again.stdout, "bob").split()[2] == f"{manual:g}"  # bob's answer still waits
 
 
+def _registration(db: Path) -> dict[str, object]:
+    """Everything a gradebook says about A's registration, plus how many students it holds."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{db}") as gb:
+        a = gb.find_assignment(A)
+        return {
+            "assignment": (a.name, a.duedate, a.course_id),
+            "students": len(gb.students),
+            "notebooks": {
+                nb.name: {
+                    "kernelspec": nb.kernelspec,
+                    "grade": sorted((c.name, c.max_score, c.cell_type) for c in nb.grade_cells),
+                    "solution": sorted(c.name for c in nb.solution_cells),
+                    "task": sorted((c.name, c.max_score, c.cell_type) for c in nb.task_cells),
+                    "source": sorted((c.name, c.cell_type, c.locked, c.source, c.checksum)
+                                     for c in nb.source_cells),
+                }
+                for nb in a.notebooks
+            },
+        }
+
+
+@pytest.mark.slow
+def test_workers_registration_matches_generate_assignment(g: Graded, tmp_path: Path) -> None:
+    """The workers' copy (.grading/registered/A.db) holds A exactly as nbgrader registers it."""
+    from course_lib.grading.release import _run_generate
+
+    fresh = tmp_path / "fresh.db"
+    assert _run_generate(g.root, A, f"sqlite:///{fresh}", tmp_path / "log") == ""
+    copied = _registration(g.root / ".grading" / "registered" / f"{A}.db")
+    expected = _registration(fresh)
+    assert copied == expected
+    assert expected["students"] == 0 and len(expected["notebooks"]) == 1  # type: ignore[arg-type]
+    # the class's gradebook, which the copy was made from, does hold students
+    assert _registration(g.root / "gradebook.db")["students"] == 6
+
+
 # --- bad inputs -----------------------------------------------------------------------------
 
 

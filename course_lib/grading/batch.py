@@ -260,13 +260,23 @@ def _postprocessors(course: Course) -> list[type]:
 
 
 class _Borrowed:
-    """A handle on the shared gradebook that nbgrader's preprocessors may open and close."""
+    """A handle on the shared gradebook that nbgrader's preprocessors may open and close.
 
-    def __init__(self, gb: Any) -> None:
+    With ``lookups`` (a dict kept for the life of a read-only gradebook: a worker's copy of the
+    registration, which nothing writes) the ``find_*`` lookups are answered once per key, a
+    missing entry included: nbgrader's ``OverwriteCells`` asks two of them per cell of every
+    submission.
+    """
+
+    _MEMOIZED = frozenset({"find_assignment", "find_notebook", "find_source_cell",
+                           "find_graded_cell", "find_solution_cell", "find_task_cell"})
+
+    def __init__(self, gb: Any, lookups: dict[Any, Any] | None = None) -> None:
         self._gb = gb
+        self._lookups = lookups
 
     def __enter__(self) -> Any:
-        return self._gb
+        return self
 
     def __exit__(self, *exc: object) -> None:
         return None
@@ -277,7 +287,24 @@ class _Borrowed:
     def __getattr__(self, name: str) -> Any:
         if name == "db":
             return _DeferredCommit(self._gb.db)
-        return getattr(self._gb, name)
+        attr = getattr(self._gb, name)
+        if self._lookups is None or name not in self._MEMOIZED:
+            return attr
+        lookups = self._lookups
+
+        def memoized(*args: Any) -> Any:
+            key = (name, args)
+            if key not in lookups:
+                try:
+                    lookups[key] = (True, attr(*args))
+                except Exception as exc:  # MissingEntry: asked again, raised again
+                    lookups[key] = (False, exc)
+            ok, value = lookups[key]
+            if not ok:
+                raise value
+            return value
+
+        return memoized
 
 
 class _DeferredCommit:
@@ -294,23 +321,33 @@ class _DeferredCommit:
 
 
 @contextmanager
-def shared_gradebook(db_url: str, course_id: str) -> Iterator[Any]:
+def shared_gradebook(db_url: str, course_id: str, *, read_only: bool = False) -> Iterator[Any]:
     """One gradebook connection for the whole run, lent to nbgrader's own preprocessors.
 
-    ``OverwriteCells``, ``SaveAutoGrades`` and ``AssignLatePenalties`` each open (and set up)
-    a new ``Gradebook`` per notebook and commit after every cell, which costs more than grading
-    it; while this context is active, the ones in this process get the shared connection, and
-    their commits are deferred to the caller's ``gb.db.commit()`` (one per submission, so a
-    submission's grades land all together or not at all).
+    ``OverwriteKernelspec``, ``OverwriteCells``, ``SaveAutoGrades``, ``AssignLatePenalties``
+    and the course's ``RestoreHiddenTests`` each open (and set up) a new ``Gradebook`` per
+    notebook and commit after every cell, which costs more than grading it; while this context
+    is active, the ones in this process get the shared connection, and their commits are
+    deferred to the caller's ``gb.db.commit()`` (one per submission, so a submission's grades
+    land all together or not at all). ``read_only`` (a worker's copy of the registration, never
+    written) also answers each lookup once (see :class:`_Borrowed`).
     """
     from nbgrader.api import Gradebook
-    from nbgrader.preprocessors import latesubmissions, overwritecells, saveautogrades
+    from nbgrader.preprocessors import (
+        latesubmissions,
+        overwritecells,
+        overwritekernelspec,
+        saveautogrades,
+    )
 
-    modules = (latesubmissions, overwritecells, saveautogrades)
+    from course_lib.grading import release
+
+    modules = (latesubmissions, overwritecells, overwritekernelspec, saveautogrades, release)
     gb = Gradebook(db_url, course_id)
+    lookups: dict[Any, Any] | None = {} if read_only else None
     saved = [m.Gradebook for m in modules]
     for m in modules:
-        setattr(m, "Gradebook", lambda *args, **kw: _Borrowed(gb))  # noqa: B010
+        setattr(m, "Gradebook", lambda *args, **kw: _Borrowed(gb, lookups))  # noqa: B010
     try:
         yield gb
     finally:
@@ -456,7 +493,7 @@ def _worker_course(bundle: CourseBundle) -> tuple[Course, Any]:
         source = course.path(course.coursedir.source_directory, ".", bundle.assignment)
         for rel, data in bundle.source_files:
             _write(os.path.join(source, rel), data)
-        ctx = shared_gradebook(course.db_url, course.coursedir.course_id)
+        ctx = shared_gradebook(course.db_url, course.coursedir.course_id, read_only=True)
         gb = ctx.__enter__()  # kept open for the life of the worker process
         state = _WORKER[bundle.key] = (course, gb, ctx)
     return state[0], state[1]
@@ -471,13 +508,12 @@ def _write(path: str, data: bytes) -> None:
 def _grade_in(
     course: Course, gb: Any, assignment: str, student: str, notebooks: Sequence[str]
 ) -> Executed:
-    """The per-submission work: sanitise, execute and judge (student code only in children)."""
-    try:
-        job = prepare(course, assignment, student, notebooks)
-    finally:
-        # End the read transaction: an open one would block other readers' commits.
-        gb.db.rollback()
-    return execute_job(job)
+    """The per-submission work: sanitise, execute and judge (student code only in children).
+
+    ``gb`` is this worker's private, read-only copy of the registration: its lookups stay
+    loaded from one submission to the next.
+    """
+    return execute_job(prepare(course, assignment, student, notebooks))
 
 
 def grade_one(bundle: CourseBundle, task: SubmissionTask) -> Executed:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
@@ -230,9 +231,10 @@ def load_course_config(root: Path) -> tuple[Any, Any]:
 # one). So `make grade` / `make release` register the assignment in the course gradebook
 # themselves, whenever it is missing or its source notebooks changed (detected by a digest of
 # solutions/<assignment>/), by running `nbgrader generate_assignment` with the course's own
-# config into a scratch release folder: the committed exercises/ is left alone. The same run also
-# writes a gradebook holding only this assignment (.grading/registered/<assignment>.db): what a
-# grading worker on another machine needs to sanitise a submission, without the class's grades.
+# config into a scratch release folder: the committed exercises/ is left alone. The assignment's
+# rows are then copied into a gradebook holding only them (.grading/registered/<assignment>.db):
+# what a grading worker on another machine needs to sanitise a submission, without the class's
+# grades (a copy, not a second `generate_assignment`, which cost ~6 CPU-s).
 
 
 class RegistrationError(RuntimeError):
@@ -396,14 +398,85 @@ def ensure_registered(
         )
     tmp_db = snapshot.with_suffix(".db.tmp")
     tmp_db.unlink(missing_ok=True)
-    failure = _run_generate(course_root, assignment, f"sqlite:///{tmp_db}", log)
-    if failure:
-        raise RegistrationError(f"writing the workers' registration failed:\n{_tail(failure)}")
+    write_registration(db_url, course_id, assignment, tmp_db)
     os.replace(tmp_db, snapshot)
     state_file.write_text(
         json.dumps({"digest": digest, "notebooks": list(notebooks)}, indent=1), encoding="utf-8"
     )
     return Registration(assignment, digest, notebooks, snapshot, True, reason)
+
+
+@contextmanager
+def _venv_on_path() -> Iterator[None]:
+    """This interpreter's ``bin/`` first on ``PATH`` (nbgrader runs ``alembic`` for a new
+    gradebook, and ``make`` does not activate the virtual environment)."""
+    saved = os.environ.get("PATH")
+    os.environ["PATH"] = tool_env()["PATH"]
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = saved
+
+
+def _empty_like(db_url: str, dest: Path) -> None:
+    """Create ``dest`` with the tables (and schema version) of the SQLite gradebook ``db_url``.
+
+    nbgrader sets up a new gradebook by running the ``alembic`` command (2.5 CPU-s); an empty
+    copy of an existing gradebook's schema is the same database without it. Another database
+    (not SQLite) is left to nbgrader.
+    """
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    if not url.drivername.startswith("sqlite") or not url.database:
+        return
+    src = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
+    dst = sqlite3.connect(dest)
+    try:
+        schema = src.execute(
+            "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' "
+            "ORDER BY type = 'table' DESC").fetchall()
+        for (sql,) in schema:
+            dst.execute(sql)
+        if any("alembic_version" in sql for (sql,) in schema):
+            dst.executemany("INSERT INTO alembic_version VALUES (?)",
+                            src.execute("SELECT version_num FROM alembic_version").fetchall())
+        dst.commit()
+    finally:
+        src.close()
+        dst.close()
+
+
+def write_registration(db_url: str, course_id: str, assignment: str, dest: Path) -> None:
+    """Write a new gradebook ``dest`` holding only ``assignment``'s registration.
+
+    The assignment, its notebooks (with their kernelspec) and their grade, solution, task and
+    source cells are copied from the gradebook at ``db_url``, exactly as ``nbgrader
+    generate_assignment`` recorded them; no student, submission or grade is copied.
+    """
+    _empty_like(db_url, dest)
+    with _quiet_sa(), _venv_on_path(), Gradebook(db_url, course_id) as src, \
+            Gradebook(f"sqlite:///{dest}", course_id) as dst:
+        a = src.find_assignment(assignment)
+        dst.add_assignment(a.name, duedate=a.duedate)
+        for nb in a.notebooks:
+            dst.add_notebook(nb.name, a.name, kernelspec=nb.kernelspec)
+            for g in nb.grade_cells:
+                dst.add_grade_cell(g.name, nb.name, a.name, max_score=g.max_score,
+                                   cell_type=g.cell_type)
+            for sol in nb.solution_cells:
+                dst.add_solution_cell(sol.name, nb.name, a.name)
+            for t in nb.task_cells:
+                dst.add_task_cell(t.name, nb.name, a.name, max_score=t.max_score,
+                                  cell_type=t.cell_type)
+            for c in nb.source_cells:
+                dst.add_source_cell(c.name, nb.name, a.name, cell_type=c.cell_type,
+                                    locked=c.locked, source=c.source, checksum=c.checksum)
 
 
 def _tail(text: str, lines: int = 12) -> str:
@@ -443,8 +516,6 @@ class RestoreHiddenTests(NbGraderPreprocessor):  # type: ignore[misc]
 
     def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
         """Restore the hidden regions of untouched test cells from the gradebook."""
-        from nbgrader.api import Gradebook, MissingEntry
-
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             try:
