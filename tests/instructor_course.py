@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import ROOT
+
 from course_lib.grading import demo
-from course_lib.grading.release import ROOT
 
 A = "ps2_initializers"
 NB = "initializers"

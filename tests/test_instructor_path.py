@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from instructor_course import NB, TIMEOUT, A, points, put, run_batch, write_course
 
 from course_lib.grading import batch, demo, intake
-from course_lib.grading.release import ROOT
 
 ANSWER = "Because the forward pass needs fan_in and the backward pass fan_out: CAROL-WROTE-THIS."
 

@@ -655,3 +655,52 @@ def test_public_messages_print_the_ratio_a_student_can_act_on(
     # 50,000 draws: the sample variance is within 5% of its expectation (> 7 standard errors)
     assert abs(float(printed) / ratio - 1) < 0.05, (printed, ratio)
     assert len(printed.lstrip("0.").replace(".", "")) >= 2 or float(printed) >= 1, printed
+
+
+# --- where the course is ----------------------------------------------------------------------
+
+
+def test_course_root_is_found_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commands find the course by its nbgrader_config.py, not by where the package lies."""
+    from course_lib.grading.release import CourseConfigError, course_root
+
+    monkeypatch.chdir(ROOT / "book" / "exercises")
+    assert course_root() == ROOT
+    assert course_root(ROOT / "solutions" / "ps2_initializers") == ROOT
+    elsewhere = tmp_path / "course" / "sub"
+    elsewhere.mkdir(parents=True)
+    (tmp_path / "course" / "nbgrader_config.py").write_text("c = get_config()  # noqa: F821\n")
+    assert course_root(elsewhere) == tmp_path / "course"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CourseConfigError, match=r"no nbgrader_config\.py in .* or above it"):
+        course_root()
+
+
+def test_release_cli_outside_a_course_says_where_to_run_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "course_lib.grading.release", "--check"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: no nbgrader_config.py in ")
+    assert "Traceback" not in proc.stderr
+
+
+def test_no_module_locates_the_checkout_from_its_own_file() -> None:
+    """The installed package reads only its own files (package data) via __file__."""
+    import ast
+
+    package = ROOT / "course_lib"
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            up = (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute)
+                  and node.value.attr == "parents")
+            twice = (isinstance(node, ast.Attribute) and node.attr == "parent"
+                     and isinstance(node.value, ast.Attribute) and node.value.attr == "parent")
+            if up or twice:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []

@@ -25,13 +25,14 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .release import ROOT, nbgrader_command, tool_env
+from .release import CourseConfigError, course_root, nbgrader_command, tool_env
 from .specs import NOTEBOOKS as _CONTRACT_NOTEBOOKS
 
 __all__ = [
@@ -110,8 +111,9 @@ def _grade_id(cell: Any) -> str:
     return str(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", ""))
 
 
-def solution_answers(assignment: str, root: Path = ROOT) -> dict[str, str]:
+def solution_answers(assignment: str, root: Path | None = None) -> dict[str, str]:
     """The reference answer of every answer cell, code and written (solution markers removed)."""
+    root = Path(root) if root is not None else course_root()
     nb = _read(root / "solutions" / assignment / f"{NOTEBOOKS[assignment]}.ipynb")
     answers = {}
     for cell in nb["cells"]:
@@ -121,14 +123,16 @@ def solution_answers(assignment: str, root: Path = ROOT) -> dict[str, str]:
     return answers
 
 
-def make_course(course: Path, assignments: Sequence[str], root: Path = ROOT) -> Path:
+def make_course(course: Path, assignments: Sequence[str], root: Path | None = None) -> Path:
     """A scratch nbgrader course in ``course`` for ``assignments`` (created or reset).
 
     Its ``nbgrader_config.py`` loads the repository's configuration and only moves the course
     root, so every setting (timeouts, the resilient executor, the feedback filter) is the real
-    one. The assignments' source is copied from ``root/solutions`` and released with
+    one. The assignments' source is copied from ``root/solutions`` (``root``: the course
+    directory, default :func:`~course_lib.grading.release.course_root`) and released with
     ``nbgrader generate_assignment``, which also fills the scratch gradebook.
     """
+    root = Path(root) if root is not None else course_root()  # before the scratch course exists
     course = Path(course).resolve()
     if course.exists():
         shutil.rmtree(course)
@@ -315,15 +319,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--dir",
         type=Path,
-        default=ROOT / "nbgrader_scratch" / "grade-demo",
-        help="scratch course directory, replaced (default: nbgrader_scratch/grade-demo)",
+        default=None,
+        help="scratch course directory, replaced (default: nbgrader_scratch/grade-demo in the "
+        "course directory)",
     )
     args = parser.parse_args(argv)
+    try:
+        root = course_root()
+    except CourseConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.dir is None:
+        args.dir = root / "nbgrader_scratch" / "grade-demo"
     assignment: str = args.assignment
     print(f"Scratch course: {args.dir}")
     print(f"1. nbgrader generate_assignment {assignment}")
-    course = make_course(args.dir, [assignment])
-    reference = solution_answers(assignment)
+    course = make_course(args.dir, [assignment], root)
+    reference = solution_answers(assignment, root)
     mistakes = MISTAKES[assignment]
     submissions = {
         "correct": submission(course, assignment, reference),

@@ -43,12 +43,12 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 __all__ = [
-    "ROOT",
     "CourseConfigError",
     "Registration",
     "RegistrationError",
     "RestoreHiddenTests",
     "assignments",
+    "course_root",
     "ensure_registered",
     "generate_release",
     "load_course_config",
@@ -58,8 +58,27 @@ __all__ = [
     "tool_env",
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
-"""The repository root: the course directory of ``nbgrader_config.py``."""
+def course_root(start: Path | None = None) -> Path:
+    """The course directory: the nearest of ``start`` (default: the working directory) and its
+    parents that holds ``nbgrader_config.py``.
+
+    The installed package never assumes where the course is (it may be installed from a wheel,
+    far from any checkout): the commands run in the course directory, as ``make`` does, or are
+    given it (``--course``).
+
+    Raises
+    ------
+    CourseConfigError
+        No ``nbgrader_config.py`` in ``start`` or above it.
+    """
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder
+    raise CourseConfigError(
+        f"no nbgrader_config.py in {here} or above it: run this from the course directory "
+        "(the repository's root), or give it with --course"
+    )
 
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -92,9 +111,12 @@ def nbgrader_command() -> list[str]:
     return [found]
 
 
-def assignments(root: Path = ROOT, source_directory: str = "solutions") -> list[str]:
-    """The assignment ids: the folders of ``solutions/`` that contain a notebook, sorted."""
-    source = Path(root) / source_directory
+def assignments(root: Path | None = None, source_directory: str = "solutions") -> list[str]:
+    """The assignment ids: the folders of ``solutions/`` that contain a notebook, sorted.
+
+    ``root``: the course directory (default :func:`course_root`).
+    """
+    source = Path(root if root is not None else course_root()) / source_directory
     if not source.is_dir():
         return []
     return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
@@ -103,7 +125,7 @@ def assignments(root: Path = ROOT, source_directory: str = "solutions") -> list[
 def generate_release(
     output: Path | None = None,
     *,
-    root: Path = ROOT,
+    root: Path | None = None,
     only: Sequence[str] | None = None,
     quiet: bool = True,
 ) -> float:
@@ -114,7 +136,7 @@ def generate_release(
     output
         Release folder; ``root/exercises`` when None. Each assignment's folder in it is replaced.
     root
-        The course directory (where ``nbgrader_config.py`` is).
+        The course directory (where ``nbgrader_config.py`` is; default :func:`course_root`).
     only
         Assignment ids to generate (default: all of them, in one nbgrader process).
     quiet
@@ -128,6 +150,7 @@ def generate_release(
     import time
 
     start = time.perf_counter()
+    root = Path(root) if root is not None else course_root()
     output = (root / "exercises") if output is None else Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
     ids = list(only) if only is not None else assignments(root)
@@ -538,9 +561,9 @@ class RestoreHiddenTests(NbGraderPreprocessor):  # type: ignore[misc]
         return nb, resources
 
 
-def publish(assignment: str, root: Path = ROOT) -> int:
+def publish(assignment: str, root: Path | None = None) -> int:
     """``make release A=...``: regenerate, register, and release to the exchange if configured."""
-    _cfg, coursedir = load_course_config(root)
+    _cfg, coursedir = load_course_config(root if root is not None else course_root())
     valid = assignments(Path(coursedir.root), coursedir.source_directory)
     if assignment not in valid:
         print(f"unknown assignment {assignment!r}; valid assignments: {', '.join(valid)}")
@@ -584,26 +607,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="regenerate, register in the course gradebook and release to the exchange "
         "(make release A=...)",
     )
-    parser.add_argument("--course", type=Path, default=ROOT, help="course root (--publish)")
+    parser.add_argument("--course", type=Path, default=None,
+                        help="course directory (default: the one holding nbgrader_config.py, "
+                        "here or above)")
     parser.add_argument("--verbose", action="store_true", help="show nbgrader's log")
     args = parser.parse_args(argv)
     only = args.assignments or None
+    try:
+        root = args.course if args.course is not None else course_root()
+    except CourseConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.publish:
         if not args.assignments:
             parser.error("give the assignment: `make release A=ps2_initializers`")
         try:
-            return max(publish(a, args.course) for a in args.assignments)
+            return max(publish(a, root) for a in args.assignments)
         except (CourseConfigError, RegistrationError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     if args.check:
         with tempfile.TemporaryDirectory(prefix="release-check-") as tmp:
-            generate_release(Path(tmp), only=only, quiet=not args.verbose)
-            ids = only or assignments()
+            generate_release(Path(tmp), root=root, only=only, quiet=not args.verbose)
+            ids = only or assignments(root)
             diffs = [
                 f"{a}/{d}"
                 for a in ids
-                for d in release_differences(Path(tmp) / a, ROOT / "exercises" / a)
+                for d in release_differences(Path(tmp) / a, root / "exercises" / a)
             ]
         if diffs:
             print("exercises/ is out of sync with solutions/:", *diffs, sep="\n  ")
@@ -611,8 +641,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print("exercises/ is in sync with solutions/")
         return 0
-    seconds = generate_release(only=only, quiet=not args.verbose)
-    for assignment in only or assignments():
+    seconds = generate_release(root=root, only=only, quiet=not args.verbose)
+    for assignment in only or assignments(root):
         print(f"exercises/{assignment}/ regenerated")
     print(f"({seconds:.1f} s)")
     return 0
