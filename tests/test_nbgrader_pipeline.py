@@ -495,3 +495,62 @@ def test_autograding_time_per_notebook(graded: GradedCourse) -> None:
     assert all(0 < s < 180 for s in graded.seconds_per_notebook.values()), (
         graded.seconds_per_notebook
     )
+
+
+# --- the course's CheckCellMetadata is nbgrader's, faster --------------------------------------
+
+
+def _metadata_variants() -> list[tuple[str, Any]]:
+    """The ps2 source notebook, and copies with one kind of broken nbgrader metadata each."""
+    import copy
+
+    import nbformat
+
+    from course_lib.grading.release import course_root
+
+    nb = nbformat.read(course_root() / "solutions" / "ps2_initializers" / "initializers.ipynb",
+                       as_version=4)
+    graded = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade"))
+    later = next(i for i, c in enumerate(nb.cells)
+                 if i > graded and c.metadata.get("nbgrader", {}).get("grade"))
+
+    def changed(edit: Any) -> Any:
+        out = copy.deepcopy(nb)
+        edit(out)
+        return out
+
+    def meta(i: int) -> Any:
+        return lambda n: n.cells[i].metadata["nbgrader"]
+
+    return [
+        ("intact", nb),
+        ("points not a number", changed(lambda n: meta(graded)(n).update(points="many"))),
+        ("no points", changed(lambda n: meta(graded)(n).pop("points"))),
+        ("empty grade_id", changed(lambda n: meta(graded)(n).update(grade_id=""))),
+        ("no grade_id", changed(lambda n: meta(graded)(n).pop("grade_id"))),
+        ("grade not a bool", changed(lambda n: meta(graded)(n).update(grade="yes"))),
+        ("duplicate grade_id", changed(
+            lambda n: meta(later)(n).update(grade_id=meta(graded)(n)["grade_id"]))),
+        ("old schema", changed(lambda n: meta(graded)(n).update(schema_version=2))),
+        ("new schema", changed(lambda n: meta(graded)(n).update(schema_version=9))),
+        ("unknown key", changed(lambda n: meta(graded)(n).update(colour="red"))),
+    ]
+
+
+@pytest.mark.parametrize("label", [label for label, _ in _metadata_variants()])
+def test_check_cell_metadata_agrees_with_nbgrader(label: str) -> None:
+    """Same verdict and same error as nbgrader's CheckCellMetadata, notebook by notebook."""
+    from nbgrader.preprocessors import CheckCellMetadata as Upstream
+
+    from course_lib.grading.nbgrader_ext import CheckCellMetadata
+
+    nb = dict(_metadata_variants())[label]
+    outcomes = []
+    for cls in (Upstream, CheckCellMetadata):
+        try:
+            cls()(nb, {})
+            outcomes.append("valid")
+        except Exception as exc:
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0] == "valid") == (label == "intact")

