@@ -49,6 +49,7 @@ from traitlets import Bool, Integer, Unicode
 
 from .isolation import Limits, check_isolation
 from .runner import FunctionVerdict, hidden_check_target
+from .stats import _plain
 
 _nbf: Any = _nbformat  # nbformat has no type hints
 
@@ -243,26 +244,6 @@ def write_record(
         json.dump(_plain(payload), fh, indent=1, sort_keys=True)
     os.replace(tmp, path)
     return path
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-friendly copy of a record (dataclasses, numpy scalars, tuples)."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if hasattr(value, "item"):
-        try:
-            return value.item()
-        except (TypeError, ValueError):
-            pass
-    return repr(value)
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:

@@ -482,9 +482,13 @@ def write_registration(db_url: str, course_id: str, assignment: str, dest: Path)
     source cells are copied from the gradebook at ``db_url``, exactly as ``nbgrader
     generate_assignment`` recorded them; no student, submission or grade is copied.
     """
+    # nbgrader's own class by its own name: batch.shared_gradebook lends its connection to this
+    # module's `Gradebook` (for RestoreHiddenTests) while a batch runs
+    from nbgrader.api import Gradebook as NbgraderGradebook
+
     _empty_like(db_url, dest)
-    with _quiet_sa(), _venv_on_path(), Gradebook(db_url, course_id) as src, \
-            Gradebook(f"sqlite:///{dest}", course_id) as dst:
+    with _quiet_sa(), _venv_on_path(), NbgraderGradebook(db_url, course_id) as src, \
+            NbgraderGradebook(f"sqlite:///{dest}", course_id) as dst:
         a = src.find_assignment(assignment)
         dst.add_assignment(a.name, duedate=a.duedate)
         for nb in a.notebooks:

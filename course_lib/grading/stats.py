@@ -26,7 +26,7 @@ two-sided check with probability ``erfc(6 / sqrt(2)) = 1.97e-9``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -125,21 +125,32 @@ class CheckResult:
 
 
 def _plain(v: Any) -> Any:
-    """A JSON-friendly copy: containers copied, dataclasses as dicts, NumPy scalars as Python."""
-    if isinstance(v, dict):
+    """A JSON-ready copy: mappings and sequences copied, dataclasses as dicts, NumPy scalars as
+    Python numbers, non-finite floats as strings, anything else as its ``item()`` or ``repr``.
+
+    The one conversion for verdicts and grading records.
+    """
+    if isinstance(v, Mapping):
         return {str(k): _plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
-    if isinstance(v, (np.integer,)):
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
         return int(v)
     if isinstance(v, (float, np.floating)):
         f = float(v)
         return f if math.isfinite(f) else str(f)
-    if isinstance(v, (np.bool_,)):
-        return bool(v)
+    if isinstance(v, str) or v is None:
+        return v
     if is_dataclass(v) and not isinstance(v, type):
         return {f.name: _plain(getattr(v, f.name)) for f in fields(v)}
-    return v
+    if hasattr(v, "item"):
+        try:
+            return _plain(v.item())
+        except (TypeError, ValueError):
+            pass
+    return repr(v)
 
 
 def _fmt(x: float) -> str:
