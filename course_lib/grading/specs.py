@@ -634,14 +634,52 @@ def _pub_array(outs: Outcomes, key: str, what: str) -> tuple[npt.NDArray[Any] | 
     return o.value.array, ""
 
 
+class _Public:
+    """The assertions of a visible public test, judged on the returned bytes.
+
+    Each assertion becomes one ``"public"`` :class:`CheckResult` in :attr:`res`.
+    """
+
+    def __init__(self, outs: Outcomes) -> None:
+        self.outs = outs
+        self.res: list[CheckResult] = []
+
+    def check(self, ok: bool, msg: str) -> bool:
+        self.res.append(CheckResult("public", bool(ok), message=f"public test: {msg}"))
+        return bool(ok)
+
+    def array(self, key: str, what: str, shape: tuple[int, ...]) -> npt.NDArray[np.float64] | None:
+        """The array of call ``key`` if it has ``shape`` and dtype float64 (else None)."""
+        A, err = _pub_array(self.outs, key, what)
+        if A is None:
+            self.check(False, err)
+            return None
+        if not (self.check(A.shape == shape, f"expected shape {shape}, got {A.shape}")
+                and self.check(A.dtype == np.float64, f"expected float64, got {A.dtype}")):
+            return None
+        return A.astype(np.float64)
+
+    def seeds(self, what: str, noun: str, advice: str = "") -> None:
+        """Calls ``pub_a`` and ``pub_b`` (one seed) agree, ``pub_c`` (another seed) differs."""
+        arrs = []
+        for key in ("pub_a", "pub_b", "pub_c"):
+            A, err = _pub_array(self.outs, key, what)
+            if A is None:
+                self.check(False, err)
+                return
+            arrs.append(A)
+        a, b, c = arrs
+        self.check(a.shape == b.shape and np.array_equal(a, b),
+                   f"the same seed must give the same {noun}{advice}")
+        self.check(not (a.shape == c.shape and np.array_equal(a, c)),
+                   f"different seeds must give different {noun}")
+
+
 def _public_initializer(outs: Outcomes, fname: str, scheme: str, family: Family,
                         upstream: str | None) -> list[CheckResult]:
     """What the visible public test of an initializer asserts, on the returned bytes."""
-    res: list[CheckResult] = []
-
-    def check(ok: bool, msg: str) -> bool:
-        res.append(CheckResult("public", bool(ok), message=f"public test: {msg}"))
-        return bool(ok)
+    pub = _Public(outs)
+    res, check = pub.res, pub.check
 
     def pub_fans(shape: tuple[int, ...], key: str) -> tuple[float, float] | None:
         if upstream != "compute_fans":
@@ -657,17 +695,12 @@ def _public_initializer(outs: Outcomes, fname: str, scheme: str, family: Family,
             return None
         return float(vals[0]), float(vals[1])  # type: ignore[arg-type]
 
-    W, err = _pub_array(outs, "pub_dense", f"{fname}({PUB_DENSE}, rng=default_rng(1))")
+    W = pub.array("pub_dense", f"{fname}({PUB_DENSE}, rng=default_rng(1))", PUB_DENSE)
     if W is None:
-        check(False, err)
-        return res
-    if not (check(W.shape == PUB_DENSE, f"expected shape {PUB_DENSE}, got {W.shape}")
-            and check(W.dtype == np.float64, f"expected float64, got {W.dtype}")):
         return res
     fs = pub_fans(PUB_DENSE, "pub_dense")
     if fs is None:
         return res
-    W = W.astype(np.float64)
     target = _scheme_variance(scheme, *fs)
     ratio = float(W.var()) / target
     helper = upstream == "truncated_normal" and _equals_upstream(outs, "pub_dense", W)
@@ -711,18 +744,7 @@ def _public_initializer(outs: Outcomes, fname: str, scheme: str, family: Family,
         check(True, f"{fname}{PUB_CONV} equals your truncated_normal(shape, sigma', rng)")
     else:
         check(abs(ratio - 1) < 0.05, f"conv kernel variance ratio {ratio:.3g}, expected 1")
-    arrs = []
-    for key in ("pub_a", "pub_b", "pub_c"):
-        A, err = _pub_array(outs, key, f"{fname}((20, 10), rng=...)")
-        if A is None:
-            check(False, err)
-            return res
-        arrs.append(A)
-    first, again, other = arrs
-    check(first.shape == again.shape and np.array_equal(first, again), "the same seed must"
-          " give the same weights: draw only from rng")
-    check(not (first.shape == other.shape and np.array_equal(first, other)), "different seeds"
-          " must give different weights")
+    pub.seeds(f"{fname}((20, 10), rng=...)", "weights", ": draw only from rng")
     return res
 
 
@@ -891,37 +913,17 @@ def _sample_preactivations_spec() -> FunctionSpec:
 
 
 def _public_sample(outs: Outcomes) -> list[CheckResult]:
-    res: list[CheckResult] = []
-
-    def check(ok: bool, msg: str) -> bool:
-        res.append(CheckResult("public", bool(ok), message=f"public test: {msg}"))
-        return bool(ok)
-
-    p, err = _pub_array(outs, "pub", "sample_preactivations(50, 0.02, 2.0, 20000, rng=...)")
+    pub = _Public(outs)
+    check = pub.check
+    p = pub.array("pub", "sample_preactivations(50, 0.02, 2.0, 20000, rng=...)", (20_000,))
     if p is None:
-        check(False, err)
-        return res
-    if not (check(p.shape == (20_000,), f"expected shape (20000,), got {p.shape}")
-            and check(p.dtype == np.float64, f"expected float64, got {p.dtype}")):
-        return res
-    p = p.astype(np.float64)
+        return pub.res
     ratio = float(p.var()) / 2.0
     check(abs(ratio - 1) < 0.07, f"sample variance {p.var():.3g}, expected 2.0 (ratio"
           f" {ratio:.3g})")
     check(abs(p.mean()) < 0.06, f"sample mean {p.mean():.3f}, expected 0")
-    arrs = []
-    for key in ("pub_a", "pub_b", "pub_c"):
-        A, err = _pub_array(outs, key, "sample_preactivations(5, 1.0, 1.0, 10, rng=...)")
-        if A is None:
-            check(False, err)
-            return res
-        arrs.append(A)
-    a, b, c = arrs
-    check(a.shape == b.shape and np.array_equal(a, b), "the same seed must give the same"
-          " samples")
-    check(not (a.shape == c.shape and np.array_equal(a, c)), "different seeds must give"
-          " different samples")
-    return res
+    pub.seeds("sample_preactivations(5, 1.0, 1.0, 10, rng=...)", "samples")
+    return pub.res
 
 
 def two_layer_gradients_ref(X: npt.NDArray[np.float64], y: npt.NDArray[np.float64],
@@ -1667,20 +1669,11 @@ def _truncated_normal_spec() -> FunctionSpec:
 
 
 def _public_truncated(outs: Outcomes) -> list[CheckResult]:
-    res: list[CheckResult] = []
-
-    def check(ok: bool, msg: str) -> bool:
-        res.append(CheckResult("public", bool(ok), message=f"public test: {msg}"))
-        return bool(ok)
-
-    W, err = _pub_array(outs, "pub", "truncated_normal((400, 300), 0.5, rng=default_rng(3))")
+    pub = _Public(outs)
+    check = pub.check
+    W = pub.array("pub", "truncated_normal((400, 300), 0.5, rng=default_rng(3))", (400, 300))
     if W is None:
-        check(False, err)
-        return res
-    if not (check(W.shape == (400, 300), f"expected shape (400, 300), got {W.shape}")
-            and check(W.dtype == np.float64, f"expected float64, got {W.dtype}")):
-        return res
-    W = W.astype(np.float64)
+        return pub.res
     top = float(np.abs(W).max())
     check(top <= 1.0, f"largest |value| {top:.4f} exceeds 2 * std = 1.0")
     check(top > 0.99, f"largest |value| {top:.4f}: the cut should be at 2 * std = 1.0")
@@ -1689,19 +1682,8 @@ def _public_truncated(outs: Outcomes) -> list[CheckResult]:
     ratio = float(W.var()) / target
     check(abs(ratio - 1) < 0.05, f"variance {W.var():.4g}, expected {target:.4g} (ratio"
           f" {ratio:.3g})")
-    arrs = []
-    for key in ("pub_a", "pub_b", "pub_c"):
-        A, err = _pub_array(outs, key, "truncated_normal((20, 10), 1.0, rng=...)")
-        if A is None:
-            check(False, err)
-            return res
-        arrs.append(A)
-    a, b, c = arrs
-    check(a.shape == b.shape and np.array_equal(a, b), "the same seed must give the same"
-          " numbers")
-    check(not (a.shape == c.shape and np.array_equal(a, c)), "different seeds must give"
-          " different numbers")
-    return res
+    pub.seeds("truncated_normal((20, 10), 1.0, rng=...)", "numbers")
+    return pub.res
 
 
 TLD_MAIN = (784, 2048)
@@ -1815,11 +1797,8 @@ def _torch_linear_default_spec() -> FunctionSpec:
 
 
 def _public_tld(outs: Outcomes, pair: Callable[..., Any]) -> list[CheckResult]:
-    res: list[CheckResult] = []
-
-    def check(ok: bool, msg: str) -> bool:
-        res.append(CheckResult("public", bool(ok), message=f"public test: {msg}"))
-        return bool(ok)
+    pub = _Public(outs)
+    res, check = pub.res, pub.check
 
     items, prob = pair(outs.get("pub"), "torch_linear_default(300, 400, rng=default_rng(6))")
     if items is None:
